@@ -1,0 +1,247 @@
+//! A breaker per key: one per target host, tenant or shard.
+//!
+//! A client that calls many hosts through one breaker lets one dead host trip
+//! the breaker for all of them. A [`KeyedBreaker`] keeps a [`Breaker`] per key,
+//! all built from one config, at most `capacity` of them: when a new key would
+//! exceed it, the least recently used breaker is dropped (an evicted key starts
+//! over, closed, when it is next seen).
+//!
+//! Looking up a key takes a short lock on the map; the breaker it returns is
+//! lock-free as usual.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::Hash;
+use std::task::{Context, Poll};
+
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::classify::{Classify, FailOnError};
+use crate::error::{BoxError, ConfigError};
+use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
+
+use super::future::ResponseFuture;
+use super::{Breaker, BreakerConfig};
+
+/// A bounded set of breakers, one per key.
+///
+/// ```
+/// use seawall::breaker::{BreakerConfig, KeyedBreaker};
+///
+/// let breakers = KeyedBreaker::new(BreakerConfig::default(), 1024)?;
+/// let a = breakers.get(&"api.example.com".to_string());
+/// let b = breakers.get(&"cdn.example.com".to_string());
+/// a.force_open();
+/// assert!(b.try_acquire().is_ok(), "one host's breaker does not affect another's");
+/// assert_eq!(breakers.len(), 2);
+/// # Ok::<(), seawall::ConfigError>(())
+/// ```
+pub struct KeyedBreaker<K> {
+    shared: Arc<Keyed<K>>,
+}
+
+struct Keyed<K> {
+    config: BreakerConfig,
+    capacity: usize,
+    clock: AtomicU64,
+    entries: Mutex<HashMap<K, Entry>>,
+}
+
+struct Entry {
+    breaker: Breaker,
+    last_used: u64,
+}
+
+impl<K> Clone for KeyedBreaker<K> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<K> fmt::Debug for KeyedBreaker<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedBreaker")
+            .field("name", &self.shared.config.name())
+            .field("capacity", &self.shared.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Hash + Eq + Clone + fmt::Display> KeyedBreaker<K> {
+    /// Breakers built from `config`, at most `capacity` (at least 1) at a time.
+    /// Each is named `"{config name}/{key}"`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for a capacity of 0.
+    pub fn new(config: BreakerConfig, capacity: usize) -> Result<Self, ConfigError> {
+        if capacity == 0 {
+            return Err(ConfigError::new("capacity", capacity, "at least 1"));
+        }
+        Ok(Self {
+            shared: Arc::new(Keyed {
+                config,
+                capacity,
+                clock: AtomicU64::new(0),
+                entries: Mutex::new(HashMap::with_capacity(capacity.min(4096))),
+            }),
+        })
+    }
+
+    /// The breaker for `key`, made if it is new (evicting the least recently
+    /// used one when full).
+    pub fn get(&self, key: &K) -> Breaker {
+        let shared = &self.shared;
+        // Relaxed: a logical clock for recency; ties and reorderings only blur LRU order.
+        let now = shared.clock.fetch_add(1, Ordering::Relaxed);
+        let mut entries = shared.entries.lock();
+        if let Some(entry) = entries.get_mut(key) {
+            entry.last_used = now;
+            return entry.breaker.clone();
+        }
+        if entries.len() >= shared.capacity {
+            let oldest = entries
+                .iter()
+                .min_by_key(|(_, entry)| entry.last_used)
+                .map(|(key, _)| key.clone());
+            if let Some(oldest) = oldest {
+                entries.remove(&oldest);
+            }
+        }
+        let mut config = shared.config.clone();
+        config.name = format!("{}/{key}", shared.config.name()).into();
+        let breaker = Breaker::new(config);
+        entries.insert(
+            key.clone(),
+            Entry {
+                breaker: breaker.clone(),
+                last_used: now,
+            },
+        );
+        breaker
+    }
+
+    /// The breaker for `key` if one is kept, without making one.
+    pub fn peek(&self, key: &K) -> Option<Breaker> {
+        self.shared
+            .entries
+            .lock()
+            .get(key)
+            .map(|entry| entry.breaker.clone())
+    }
+
+    /// How many breakers are kept.
+    pub fn len(&self) -> usize {
+        self.shared.entries.lock().len()
+    }
+
+    /// Whether no breaker is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Wraps services in a [`KeyedCircuitBreaker`].
+///
+/// ```
+/// use seawall::breaker::{BreakerConfig, KeyedBreaker, KeyedCircuitBreakerLayer};
+/// use tower::{ServiceBuilder, service_fn};
+///
+/// let breakers: KeyedBreaker<String> = KeyedBreaker::new(BreakerConfig::default(), 256)?;
+/// let service = ServiceBuilder::new()
+///     .layer(KeyedCircuitBreakerLayer::new(breakers, |host: &String| host.clone()))
+///     .service(service_fn(|host: String| async move { Ok::<_, std::io::Error>(host) }));
+/// # drop(service);
+/// # Ok::<(), seawall::ConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct KeyedCircuitBreakerLayer<K, F, C = FailOnError> {
+    breakers: KeyedBreaker<K>,
+    key: F,
+    classifier: C,
+}
+
+impl<K, F> KeyedCircuitBreakerLayer<K, F> {
+    /// A layer that picks each request's breaker by `key(&request)`.
+    pub fn new(breakers: KeyedBreaker<K>, key: F) -> Self {
+        Self {
+            breakers,
+            key,
+            classifier: FailOnError,
+        }
+    }
+}
+
+impl<K, F, C> KeyedCircuitBreakerLayer<K, F, C> {
+    /// Classifies results with `classifier` instead.
+    pub fn with_classifier<C2>(self, classifier: C2) -> KeyedCircuitBreakerLayer<K, F, C2> {
+        KeyedCircuitBreakerLayer {
+            breakers: self.breakers,
+            key: self.key,
+            classifier,
+        }
+    }
+}
+
+impl<S, K, F: Clone, C: Clone> Layer<S> for KeyedCircuitBreakerLayer<K, F, C> {
+    type Service = KeyedCircuitBreaker<S, K, F, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        KeyedCircuitBreaker {
+            inner,
+            breakers: self.breakers.clone(),
+            key: self.key.clone(),
+            classifier: self.classifier.clone(),
+        }
+    }
+}
+
+/// A tower service with a breaker per key of the request.
+///
+/// The key is only known in `call`, so `poll_ready` waits for the inner
+/// service and `call` asks the key's breaker; a refused call never reaches the
+/// inner service.
+#[derive(Clone, Debug)]
+pub struct KeyedCircuitBreaker<S, K, F, C = FailOnError> {
+    inner: S,
+    breakers: KeyedBreaker<K>,
+    key: F,
+    classifier: C,
+}
+
+impl<S, K, F, C> KeyedCircuitBreaker<S, K, F, C> {
+    /// The breakers, one per key.
+    pub fn breakers(&self) -> &KeyedBreaker<K> {
+        &self.breakers
+    }
+}
+
+impl<S, K, F, C, Request> Service<Request> for KeyedCircuitBreaker<S, K, F, C>
+where
+    S: Service<Request>,
+    S::Error: Into<BoxError>,
+    K: Hash + Eq + Clone + fmt::Display,
+    F: Fn(&Request) -> K,
+    C: Classify<S::Response, S::Error> + Clone,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future, C>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let breaker = self.breakers.get(&(self.key)(&request));
+        match breaker.try_acquire() {
+            Ok(permit) => {
+                ResponseFuture::called(self.inner.call(request), permit, self.classifier.clone())
+            }
+            Err(open) => ResponseFuture::rejected(open),
+        }
+    }
+}

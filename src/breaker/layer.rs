@@ -1,0 +1,61 @@
+use tower_layer::Layer;
+
+use crate::classify::FailOnError;
+
+use super::{Breaker, CircuitBreaker};
+
+/// Wraps services in a [`CircuitBreaker`] that shares one [`Breaker`].
+///
+/// Every service the layer makes, and every clone of those, shares the same
+/// breaker: the failure rate is the dependency's, whoever calls it.
+///
+/// ```
+/// use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer};
+/// use tower::{ServiceBuilder, service_fn};
+///
+/// let breaker = Breaker::new(BreakerConfig::default());
+/// let service = ServiceBuilder::new()
+///     .layer(CircuitBreakerLayer::new(breaker.clone()))
+///     .service(service_fn(|name: String| async move {
+///         Ok::<_, std::io::Error>(format!("hello, {name}"))
+///     }));
+/// # drop(service);
+/// ```
+#[derive(Clone, Debug)]
+pub struct CircuitBreakerLayer<C = FailOnError> {
+    breaker: Breaker,
+    classifier: C,
+}
+
+impl CircuitBreakerLayer {
+    /// A layer over `breaker` with the default classifier ([`FailOnError`]).
+    pub fn new(breaker: Breaker) -> Self {
+        Self {
+            breaker,
+            classifier: FailOnError,
+        }
+    }
+}
+
+impl<C> CircuitBreakerLayer<C> {
+    /// Classifies results with `classifier` instead.
+    pub fn with_classifier<C2>(self, classifier: C2) -> CircuitBreakerLayer<C2> {
+        CircuitBreakerLayer {
+            breaker: self.breaker,
+            classifier,
+        }
+    }
+
+    /// The breaker the layer's services share.
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+}
+
+impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
+    type Service = CircuitBreaker<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CircuitBreaker::with_classifier(inner, self.breaker.clone(), self.classifier.clone())
+    }
+}

@@ -1,0 +1,354 @@
+//! The closed state's sliding window: striped success counts and an exact
+//! record of the calls that matter.
+//!
+//! # Why striped
+//!
+//! Almost every call a healthy dependency serves is a fast success, and a
+//! shared breaker sees them from every core at once. If each success wrote one
+//! shared counter, the cores would pass that cache line back and forth on every
+//! call: that costs more than the rest of the breaker together. So a fast
+//! success only adds one to its thread's own cache-line-sized stripe, and the
+//! stripes are summed only when something notable is recorded: a failure, a
+//! slow call, or a success that may itself decide the state (see
+//! [`Closed::record_success`]).
+//!
+//! Notable calls (failed or slow) are kept exactly, under a short lock that the
+//! fast success path never takes: a count window keeps each one's position in
+//! the stream of calls, a time window keeps per-bucket counts. Both drop what
+//! slid out of the window (subtract on evict), so recording is O(1) amortised.
+//!
+//! # Exactness
+//!
+//! With one thread, the window holds exactly the calls the specification says.
+//! With several, a success that races a notable call may be counted on either
+//! side of it; the totals are never lost or counted twice.
+
+use std::collections::VecDeque;
+
+use crate::sync::{AtomicU64, Mutex, Ordering};
+
+use super::config::SlidingWindow;
+
+/// Calls, failures and slow calls in the window at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) calls: u64,
+    pub(crate) failures: u64,
+    pub(crate) slow: u64,
+}
+
+/// One thread's share of the success counts, on its own cache lines.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Stripe {
+    /// Fast successes recorded on this stripe since the breaker was built.
+    successes: AtomicU64,
+    /// Time windows only: per bucket, `epoch << 32 | successes`, where epoch is
+    /// the low 32 bits of the bucket's number.
+    buckets: Box<[AtomicU64]>,
+}
+
+/// The closed state's window.
+#[derive(Debug)]
+pub(crate) struct Closed {
+    stripes: Box<[Stripe]>,
+    /// A time window's bucket width in nanoseconds; 0 for a count window.
+    bucket_nanos: u64,
+    notable: Mutex<Notable>,
+}
+
+#[derive(Debug)]
+enum Notable {
+    Count {
+        size: u64,
+        /// Position (1-based, in calls since the reset) and kind of every
+        /// notable call still in the window, oldest first.
+        ring: VecDeque<(u64, Kind)>,
+        /// Notable calls recorded since the reset.
+        recorded: u64,
+        /// The stripes' success total at the reset.
+        success_base: u64,
+        in_window: Kinds,
+    },
+    Time {
+        bucket_nanos: u64,
+        buckets: Box<[TimeBucket]>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Kind {
+    failed: bool,
+    slow: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Kinds {
+    failures: u64,
+    slow: u64,
+}
+
+impl Kinds {
+    fn add(&mut self, kind: Kind) {
+        self.failures += u64::from(kind.failed);
+        self.slow += u64::from(kind.slow);
+    }
+
+    fn remove(&mut self, kind: Kind) {
+        self.failures -= u64::from(kind.failed);
+        self.slow -= u64::from(kind.slow);
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct TimeBucket {
+    /// The bucket's number (finish time / bucket width); `u64::MAX` when empty.
+    epoch: u64,
+    calls: u64,
+    kinds: Kinds,
+}
+
+const EMPTY_BUCKET: TimeBucket = TimeBucket {
+    epoch: u64::MAX,
+    calls: 0,
+    kinds: Kinds {
+        failures: 0,
+        slow: 0,
+    },
+};
+
+/// What recording a fast success found.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SuccessNote {
+    /// This stripe's success total, including this one.
+    pub(crate) stripe_total: u64,
+    /// The call opened a new bucket on this stripe: buckets may have slid out,
+    /// so the window should be looked at again.
+    pub(crate) new_bucket: bool,
+}
+
+impl Closed {
+    pub(crate) fn new(window: SlidingWindow, stripes: usize) -> Self {
+        let (bucket_count, notable) = match window {
+            SlidingWindow::Count { size } => (
+                0,
+                Notable::Count {
+                    size: u64::from(size),
+                    ring: VecDeque::with_capacity(size as usize + 1),
+                    recorded: 0,
+                    success_base: 0,
+                    in_window: Kinds::default(),
+                },
+            ),
+            SlidingWindow::Time { duration, buckets } => (
+                buckets as usize,
+                Notable::Time {
+                    bucket_nanos: (duration.as_nanos() / u128::from(buckets)) as u64,
+                    buckets: vec![EMPTY_BUCKET; buckets as usize].into_boxed_slice(),
+                },
+            ),
+        };
+        let stripes = (0..stripes)
+            .map(|_| Stripe {
+                successes: AtomicU64::new(0),
+                buckets: (0..bucket_count).map(|_| AtomicU64::new(0)).collect(),
+            })
+            .collect();
+        let bucket_nanos = match notable {
+            Notable::Time { bucket_nanos, .. } => bucket_nanos,
+            Notable::Count { .. } => 0,
+        };
+        Self {
+            stripes,
+            bucket_nanos,
+            notable: Mutex::new(notable),
+        }
+    }
+
+    /// Whether recording needs the time a call finished.
+    pub(crate) fn is_timed(&self) -> bool {
+        self.bucket_nanos != 0
+    }
+
+    /// Counts a fast success (neither failed nor slow) on `stripe`, lock-free.
+    ///
+    /// `now` is the finish time, read only for time windows.
+    pub(crate) fn record_success(&self, stripe: usize, now: u64) -> SuccessNote {
+        let stripe = &self.stripes[stripe % self.stripes.len()];
+        // Relaxed: the stripes are plain counters. Whoever sums them takes the window
+        // lock or reads a snapshot; no other memory is published through them.
+        let stripe_total = stripe.successes.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut new_bucket = false;
+        if self.is_timed() {
+            let epoch = now / self.bucket_nanos;
+            let slot = &stripe.buckets[(epoch % stripe.buckets.len() as u64) as usize];
+            let tag = (epoch as u32 as u64) << 32;
+            let mut current = slot.load(Ordering::Relaxed);
+            loop {
+                if current & !0xFFFF_FFFF == tag {
+                    // Same bucket: count it. Relaxed, as above.
+                    slot.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                // A stale bucket: this call opens it afresh.
+                match slot.compare_exchange_weak(
+                    current,
+                    tag | 1,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        new_bucket = true;
+                        break;
+                    }
+                    Err(actual) => current = actual,
+                }
+            }
+        }
+        SuccessNote {
+            stripe_total,
+            new_bucket,
+        }
+    }
+
+    /// Fast successes on every stripe since the breaker was built.
+    pub(crate) fn total_successes(&self) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| s.successes.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Records a failed or slow call that finished at `now`, and returns the
+    /// window as it now stands.
+    pub(crate) fn record_notable(&self, now: u64, failed: bool, slow: bool) -> Counts {
+        let kind = Kind { failed, slow };
+        let mut notable = self.notable.lock();
+        match &mut *notable {
+            Notable::Count {
+                ring,
+                recorded,
+                success_base,
+                in_window,
+                ..
+            } => {
+                *recorded += 1;
+                let position = self.total_successes().saturating_sub(*success_base) + *recorded;
+                ring.push_back((position, kind));
+                in_window.add(kind);
+            }
+            Notable::Time {
+                bucket_nanos,
+                buckets,
+            } => {
+                let epoch = now / *bucket_nanos;
+                let len = buckets.len() as u64;
+                let bucket = &mut buckets[(epoch % len) as usize];
+                if bucket.epoch != epoch {
+                    *bucket = TimeBucket {
+                        epoch,
+                        ..EMPTY_BUCKET
+                    };
+                }
+                bucket.calls += 1;
+                bucket.kinds.add(kind);
+            }
+        }
+        self.counts_locked(&mut notable, now)
+    }
+
+    /// The window as it stands at `now`.
+    pub(crate) fn counts(&self, now: u64) -> Counts {
+        let mut notable = self.notable.lock();
+        self.counts_locked(&mut notable, now)
+    }
+
+    fn counts_locked(&self, notable: &mut Notable, now: u64) -> Counts {
+        match notable {
+            Notable::Count {
+                size,
+                ring,
+                recorded,
+                success_base,
+                in_window,
+            } => {
+                let calls = self.total_successes().saturating_sub(*success_base) + *recorded;
+                // Evict what slid out: a notable call at position p is in the window of
+                // the last `size` calls while p > calls - size.
+                while let Some(&(position, kind)) = ring.front() {
+                    if position + *size > calls {
+                        break;
+                    }
+                    ring.pop_front();
+                    in_window.remove(kind);
+                }
+                Counts {
+                    calls: calls.min(*size),
+                    failures: in_window.failures,
+                    slow: in_window.slow,
+                }
+            }
+            Notable::Time {
+                bucket_nanos,
+                buckets,
+            } => {
+                let current = now / *bucket_nanos;
+                let len = buckets.len() as u64;
+                let live = |epoch: u64| epoch <= current && current - epoch < len;
+                let mut counts = Counts::default();
+                for bucket in buckets.iter_mut() {
+                    if bucket.epoch == u64::MAX {
+                        continue;
+                    }
+                    if !live(bucket.epoch) {
+                        *bucket = EMPTY_BUCKET;
+                        continue;
+                    }
+                    counts.calls += bucket.calls;
+                    counts.failures += bucket.kinds.failures;
+                    counts.slow += bucket.kinds.slow;
+                }
+                let current_tag = current as u32;
+                for stripe in self.stripes.iter() {
+                    for slot in stripe.buckets.iter() {
+                        let value = slot.load(Ordering::Relaxed);
+                        let age = current_tag.wrapping_sub((value >> 32) as u32);
+                        if u64::from(age) < len {
+                            counts.calls += value & 0xFFFF_FFFF;
+                        }
+                    }
+                }
+                counts
+            }
+        }
+    }
+
+    /// Empties the window: the next state starts with fresh counts.
+    pub(crate) fn reset(&self) {
+        let mut notable = self.notable.lock();
+        match &mut *notable {
+            Notable::Count {
+                ring,
+                recorded,
+                success_base,
+                in_window,
+                ..
+            } => {
+                ring.clear();
+                *recorded = 0;
+                *success_base = self.total_successes();
+                *in_window = Kinds::default();
+            }
+            Notable::Time { buckets, .. } => {
+                buckets.fill(EMPTY_BUCKET);
+                for stripe in self.stripes.iter() {
+                    for slot in stripe.buckets.iter() {
+                        // A zero count reads the same whatever its epoch tag. Relaxed: a
+                        // reset is published by the state word's CAS that follows it.
+                        slot.store(0, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! seawall keeps a service standing when the things it calls fail.
+//!
+//! It is a set of [tower] middleware layers, composed in-process around any
+//! client or server that is a `tower::Service` (reqwest, tonic, hyper, axum):
+//!
+//! - [`breaker`]: a circuit breaker with a lock-free state machine, count and
+//!   time windows, slow-call detection, half-open probing and manual control,
+//!   usable with or without tower.
+//!
+//! Shared mechanics live once: the [`clock`] every time-based decision reads
+//! (tokio's, so `tokio::time::pause` drives tests), [`classify`]ing results
+//! into successes and failures, the [`error`] kinds, and what seawall reports
+//! to the outside world ([`observe`]).
+//!
+//! # Quick start
+//!
+//! ```
+//! use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer};
+//! use seawall::ErrorKind;
+//! use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), seawall::BoxError> {
+//! let breaker = Breaker::new(BreakerConfig::builder().name("inventory").build()?);
+//! let mut client = ServiceBuilder::new()
+//!     .layer(CircuitBreakerLayer::new(breaker.clone()))
+//!     .service(service_fn(|sku: u32| async move {
+//!         Ok::<_, std::io::Error>(sku * 2)
+//!     }));
+//!
+//! match client.ready().await?.call(21).await {
+//!     Ok(answer) => assert_eq!(answer, 42),
+//!     Err(err) if ErrorKind::of(&*err) == ErrorKind::BreakerOpen => { /* degrade */ }
+//!     Err(err) => return Err(err),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! The circuit breaker is the crate's core and always built.
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! //! | `http` | no | [`classify::HttpStatus`] |
+//! | `grpc` | no | [`classify::GrpcStatus`] |
+//! | `full` | no | everything |
+//!
+//! [tower]: https://docs.rs/tower
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+pub mod breaker;
+pub mod classify;
+pub mod clock;
+pub mod error;
+pub mod observe;
+
+mod sync;
+
+pub use crate::error::{BoxError, ConfigError, ErrorKind};

@@ -606,7 +606,10 @@ impl Core {
     /// Moves from `from` to `to` with one CAS. Returns the new word, or the word
     /// found instead when another thread moved first.
     pub(crate) fn transition(&self, from: Word, to: State, now: u64) -> Result<Word, Word> {
+        // Consecutive reopenings carry through half-open and end when the breaker
+        // leaves the open/half-open cycle.
         let reopenings = match (from.state(), to) {
+            (State::Open, State::HalfOpen) => from.reopenings(),
             (State::HalfOpen, State::Open) => from.reopenings() + 1,
             _ => 0,
         };

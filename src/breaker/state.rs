@@ -201,6 +201,8 @@ pub(crate) struct Core {
     probes: AtomicU64,
     consecutive_failures: AtomicU32,
     rejections: AtomicU64,
+    /// Successful half-open probes, which the window's stripes do not count.
+    probe_successes: AtomicU64,
     window: Closed,
     /// The window that last tripped the breaker, readable while it is open.
     tripped_with: Mutex<Counts>,
@@ -229,6 +231,7 @@ impl Core {
                 probes: AtomicU64::new(0),
                 consecutive_failures: AtomicU32::new(0),
                 rejections: AtomicU64::new(0),
+                probe_successes: AtomicU64::new(0),
                 window: Closed::new(config.window, stripes),
                 tripped_with: Mutex::new(Counts::default()),
                 listeners: Mutex::new(Arc::from(Vec::new())),
@@ -396,7 +399,7 @@ impl Core {
             let note = self.window.record_success(stripe, now);
             self.clear_failure_run();
             if note.stripe_total % SUCCESS_PUBLISH_EVERY == 0 {
-                self.metrics.success.absolute(self.window.total_successes());
+                self.publish_successes();
             }
             if !note.new_bucket {
                 return;
@@ -422,9 +425,8 @@ impl Core {
             Outcome::Success if !slow => {
                 let note = self.window.record_success(stripe, now);
                 self.clear_failure_run();
-                if note.stripe_total % SUCCESS_PUBLISH_EVERY == 0 {
-                    self.metrics.success.absolute(self.window.total_successes());
-                }
+                // Off the fast path already: publish every time.
+                self.publish_successes();
                 // Unless armed or a bucket slid, a success cannot change the decision.
                 if !(word.armed() || note.new_bucket) {
                     return;
@@ -460,6 +462,8 @@ impl Core {
         }
     }
 
+    /// Counts a notable outcome, and publishes the success total with it (fast
+    /// successes are counted on the stripes, and published by their callers).
     fn count_outcome(&self, outcome: Outcome, slow: bool) {
         let counter = match (outcome, slow) {
             (Outcome::Success, false) => return,
@@ -469,6 +473,17 @@ impl Core {
             (Outcome::Ignored, _) => &self.metrics.ignored,
         };
         counter.increment(1);
+        self.publish_successes();
+    }
+
+    /// Sets `seawall_breaker_calls_total{outcome="success"}` to every fast
+    /// success so far: the stripes' and the probes'.
+    fn publish_successes(&self) {
+        // Relaxed: a statistic; a success racing this read is published next time.
+        let probes = self.probe_successes.load(Ordering::Relaxed);
+        self.metrics
+            .success
+            .absolute(self.window.total_successes() + probes);
     }
 
     /// Looks at the closed window: trips when a threshold is reached, and keeps
@@ -579,6 +594,11 @@ impl Core {
                 slow,
                 duration: duration.map(Duration::from_nanos),
             });
+        }
+        if outcome == Outcome::Success && !slow {
+            // Relaxed: a statistic.
+            self.probe_successes.fetch_add(1, Ordering::Relaxed);
+            self.publish_successes();
         }
         self.count_outcome(outcome, slow);
         let minimum = self.config.minimum_calls_in(State::HalfOpen);

@@ -523,9 +523,7 @@ impl Core {
     /// the record path reads the clock only when the window or slow-call
     /// detection needs it.
     fn trip(&self, word: Word, counts: Counts) {
-        if self.transition(word, State::Open, self.now()).is_ok() {
-            *self.tripped_with.lock() = counts;
-        }
+        let _ = self.transition_tripped(word, State::Open, self.now(), Some(counts));
     }
 
     /// Sets or clears a flag bit without changing the generation. Gives up if the
@@ -554,13 +552,7 @@ impl Core {
         }
     }
 
-    fn record_probe(
-        &self,
-        generation: u16,
-        outcome: Outcome,
-        slow: bool,
-        duration: Option<u64>,
-    ) {
+    fn record_probe(&self, generation: u16, outcome: Outcome, slow: bool, duration: Option<u64>) {
         let counted = outcome != Outcome::Ignored;
         // Relaxed load: validated by the CAS.
         let mut raw = self.probes.load(Ordering::Relaxed);
@@ -626,6 +618,19 @@ impl Core {
     /// Moves from `from` to `to` with one CAS. Returns the new word, or the word
     /// found instead when another thread moved first.
     pub(crate) fn transition(&self, from: Word, to: State, now: u64) -> Result<Word, Word> {
+        self.transition_tripped(from, to, now, None)
+    }
+
+    /// [`transition`](Self::transition), keeping `tripped` as the window that
+    /// tripped the breaker: stored once the CAS is won and before the transition
+    /// is announced, so a listener reading metrics sees it.
+    fn transition_tripped(
+        &self,
+        from: Word,
+        to: State,
+        now: u64,
+        tripped: Option<Counts>,
+    ) -> Result<Word, Word> {
         // Consecutive reopenings carry through half-open and end when the breaker
         // leaves the open/half-open cycle.
         let reopenings = match (from.state(), to) {
@@ -663,6 +668,9 @@ impl Core {
             .compare_exchange(from.0, next.0, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => {
+                if let Some(counts) = tripped {
+                    *self.tripped_with.lock() = counts;
+                }
                 self.on_transition(from.state(), next);
                 Ok(next)
             }

@@ -587,6 +587,26 @@ async fn an_open_breaker_is_ready_without_polling_the_inner_service() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_rejection_from_poll_ready_is_decided_again_by_the_next_poll() {
+    let (mut svc, mut handle, breaker) = service(small());
+    trip(&mut svc, &mut handle).await;
+    assert_ready_ok!(svc.poll_ready()); // decides: refused
+    breaker.reset();
+    // Polled again before calling: the breaker is closed now, the call must pass.
+    succeed(&mut svc, &mut handle).await;
+
+    trip(&mut svc, &mut handle).await;
+    assert_ready_ok!(svc.poll_ready());
+    advance(Duration::from_secs(4)).await;
+    let open = rejected(&mut svc, &mut handle);
+    assert_eq!(
+        open.retry_after(),
+        Some(OPEN_WAIT - Duration::from_secs(4)),
+        "the wait is as of the last poll"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_inner_poll_ready_error_is_a_failure() {
     let (mut svc, mut handle, breaker) = service(small().count_window(1).minimum_calls(1));
     handle.send_error("cannot connect");

@@ -595,6 +595,7 @@ async fn a_rejection_from_poll_ready_is_decided_again_by_the_next_poll() {
     // Polled again before calling: the breaker is closed now, the call must pass.
     succeed(&mut svc, &mut handle).await;
 
+    breaker.reset();
     trip(&mut svc, &mut handle).await;
     assert_ready_ok!(svc.poll_ready());
     advance(Duration::from_secs(4)).await;

@@ -431,6 +431,24 @@ async fn reset_voids_the_eager_timer() {
     assert_eq!(breaker.state(), State::Closed);
 }
 
+#[test]
+fn eager_half_open_without_a_runtime_still_moves_lazily() {
+    let (clock, hand) = Clock::manual();
+    let breaker = Breaker::new(small().eager_half_open(true).clock(clock).build().unwrap());
+    for _ in 0..4 {
+        breaker.try_acquire().unwrap().failure();
+    }
+    assert_eq!(breaker.state(), State::Open);
+    hand.advance(OPEN_WAIT);
+    assert!(
+        breaker.try_acquire().is_err(),
+        "at the deadline, lazily still open"
+    );
+    hand.advance(MS);
+    breaker.try_acquire().unwrap().success();
+    assert_eq!(breaker.state(), State::HalfOpen);
+}
+
 // ---------------------------------------------------------------------------
 // Time window
 // ---------------------------------------------------------------------------

@@ -805,6 +805,28 @@ async fn events_report_each_transition_once_and_every_rejection_and_call() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_manual_change_to_the_same_state_is_not_a_transition() {
+    let (mut svc, mut handle, breaker) = service(small());
+    let seen = events(&breaker);
+    fail(&mut svc, &mut handle).await;
+    breaker.reset();
+    assert_eq!(
+        breaker.metrics().calls,
+        0,
+        "a reset still starts a fresh window"
+    );
+    breaker.force_open();
+    breaker.force_open();
+    assert_eq!(
+        drain(&seen),
+        [
+            Seen::Recorded(Outcome::Failure, false, None),
+            Seen::Transition(State::Closed, State::ForcedOpen),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn slow_calls_are_reported_with_their_duration() {
     let (mut svc, mut handle, breaker) = service(
         small()

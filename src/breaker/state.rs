@@ -681,19 +681,23 @@ impl Core {
     fn on_transition(&self, from: State, next: Word) {
         let to = next.state();
         self.metrics.state.set(to.as_gauge());
-        metrics::counter!(
-            observe::BREAKER_TRANSITIONS_TOTAL,
-            "name" => self.config.name().to_owned(),
-            "from" => from.as_str(),
-            "to" => to.as_str(),
-        )
-        .increment(1);
-        if next.listening() {
-            self.emit(&Event::StateTransition {
-                name: self.config.name(),
-                from,
-                to,
-            });
+        // A manual change to the state the breaker is already in (a reset of a
+        // closed breaker) still starts a new generation, but changes no state.
+        if from != to {
+            metrics::counter!(
+                observe::BREAKER_TRANSITIONS_TOTAL,
+                "name" => self.config.name().to_owned(),
+                "from" => from.as_str(),
+                "to" => to.as_str(),
+            )
+            .increment(1);
+            if next.listening() {
+                self.emit(&Event::StateTransition {
+                    name: self.config.name(),
+                    from,
+                    to,
+                });
+            }
         }
         if self.config.eager_half_open {
             if let Some(deadline) = next.deadline_nanos() {

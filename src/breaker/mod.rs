@@ -7,7 +7,7 @@
 //! timeouts, holds connections and threads, and adds load to something already
 //! down: one failing service drags its callers down with it. A breaker watches
 //! the outcomes of recent calls and, once too many fail (or are too slow),
-//! *opens*: calls fail at once with [`BreakerOpen`](error::BreakerOpen) without
+//! *opens*: calls fail at once with [`BreakerOpen`] without
 //! touching the dependency. After a wait it turns *half-open* and lets a few
 //! probes through; if they succeed it *closes* again, if not it opens for
 //! another wait.
@@ -446,7 +446,8 @@ impl fmt::Debug for Permit {
 ///
 /// Admission is decided in `poll_ready` and kept until `call`: an open breaker
 /// reports ready at once, without polling the inner service, and the call fails
-/// fast with [`BreakerOpen`]. A clone starts without an admission.
+/// fast with [`BreakerOpen`]. A permit is kept across repeated `poll_ready`s; a
+/// refusal is decided again by each. A clone starts without an admission.
 ///
 /// # Errors
 ///
@@ -528,6 +529,11 @@ where
     type Future = ResponseFuture<S::Future, C>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // A refusal reserves nothing: decide again, so that a reset or the end of
+        // the open wait since the last poll is seen, and `retry_after` is current.
+        if matches!(self.admission, Some(Err(_))) {
+            self.admission = None;
+        }
         let admission = self
             .admission
             .get_or_insert_with(|| self.breaker.try_acquire());

@@ -201,6 +201,8 @@ pub(crate) struct Core {
     probes: AtomicU64,
     consecutive_failures: AtomicU32,
     rejections: AtomicU64,
+    /// Successful half-open probes, which the window's stripes do not count.
+    probe_successes: AtomicU64,
     window: Closed,
     /// The window that last tripped the breaker, readable while it is open.
     tripped_with: Mutex<Counts>,
@@ -229,6 +231,7 @@ impl Core {
                 probes: AtomicU64::new(0),
                 consecutive_failures: AtomicU32::new(0),
                 rejections: AtomicU64::new(0),
+                probe_successes: AtomicU64::new(0),
                 window: Closed::new(config.window, stripes),
                 tripped_with: Mutex::new(Counts::default()),
                 listeners: Mutex::new(Arc::from(Vec::new())),
@@ -377,7 +380,7 @@ impl Core {
             Admission::Window => {
                 self.record_in_window(stripe, generation, outcome, slow, now, duration)
             }
-            Admission::Probe => self.record_probe(generation, outcome, slow, now, duration),
+            Admission::Probe => self.record_probe(generation, outcome, slow, duration),
             Admission::Untracked => {}
         }
     }
@@ -396,13 +399,13 @@ impl Core {
             let note = self.window.record_success(stripe, now);
             self.clear_failure_run();
             if note.stripe_total % SUCCESS_PUBLISH_EVERY == 0 {
-                self.metrics.success.absolute(self.window.total_successes());
+                self.publish_successes();
             }
             if !note.new_bucket {
                 return;
             }
             // Buckets may have slid out of the window: look at it again below.
-            return self.evaluate(word, self.window.counts(now), now);
+            return self.evaluate(word, self.window.counts(now));
         }
         if word.generation() != generation || !word.state().records_window() {
             return;
@@ -422,14 +425,13 @@ impl Core {
             Outcome::Success if !slow => {
                 let note = self.window.record_success(stripe, now);
                 self.clear_failure_run();
-                if note.stripe_total % SUCCESS_PUBLISH_EVERY == 0 {
-                    self.metrics.success.absolute(self.window.total_successes());
-                }
+                // Off the fast path already: publish every time.
+                self.publish_successes();
                 // Unless armed or a bucket slid, a success cannot change the decision.
                 if !(word.armed() || note.new_bucket) {
                     return;
                 }
-                return self.evaluate(word, self.window.counts(now), now);
+                return self.evaluate(word, self.window.counts(now));
             }
             _ => self.window.record_notable(now, failed, slow),
         };
@@ -443,10 +445,10 @@ impl Core {
         };
         let run_trips = self.config.consecutive_failures.is_some_and(|n| run >= n);
         if run_trips && word.state() == State::Closed {
-            self.trip(word, counts, now);
+            self.trip(word, counts);
             return;
         }
-        self.evaluate(word, counts, now);
+        self.evaluate(word, counts);
     }
 
     /// Ends a run of consecutive failures, touching the shared line only when
@@ -460,6 +462,8 @@ impl Core {
         }
     }
 
+    /// Counts a notable outcome, and publishes the success total with it (fast
+    /// successes are counted on the stripes, and published by their callers).
     fn count_outcome(&self, outcome: Outcome, slow: bool) {
         let counter = match (outcome, slow) {
             (Outcome::Success, false) => return,
@@ -469,11 +473,22 @@ impl Core {
             (Outcome::Ignored, _) => &self.metrics.ignored,
         };
         counter.increment(1);
+        self.publish_successes();
+    }
+
+    /// Sets `seawall_breaker_calls_total{outcome="success"}` to every fast
+    /// success so far: the stripes' and the probes'.
+    fn publish_successes(&self) {
+        // Relaxed: a statistic; a success racing this read is published next time.
+        let probes = self.probe_successes.load(Ordering::Relaxed);
+        self.metrics
+            .success
+            .absolute(self.window.total_successes() + probes);
     }
 
     /// Looks at the closed window: trips when a threshold is reached, and keeps
     /// the ARMED flag true exactly while a success alone could trip it.
-    fn evaluate(&self, word: Word, counts: Counts, now: u64) {
+    fn evaluate(&self, word: Word, counts: Counts) {
         let config = &self.config;
         let minimum = config.minimum_calls_in(State::Closed);
         self.publish_rates(counts, minimum);
@@ -481,7 +496,7 @@ impl Core {
             return;
         }
         if config.rates_trip(counts.calls, counts.failures, counts.slow, minimum) {
-            self.trip(word, counts, now);
+            self.trip(word, counts);
             return;
         }
         // Below the minimum, successes only add calls; once the window reaches the
@@ -504,10 +519,11 @@ impl Core {
         }
     }
 
-    fn trip(&self, word: Word, counts: Counts, now: u64) {
-        if self.transition(word, State::Open, now).is_ok() {
-            *self.tripped_with.lock() = counts;
-        }
+    /// Opens from `word`. Reads the clock itself: the open wait starts now, and
+    /// the record path reads the clock only when the window or slow-call
+    /// detection needs it.
+    fn trip(&self, word: Word, counts: Counts) {
+        let _ = self.transition_tripped(word, State::Open, self.now(), Some(counts));
     }
 
     /// Sets or clears a flag bit without changing the generation. Gives up if the
@@ -536,14 +552,7 @@ impl Core {
         }
     }
 
-    fn record_probe(
-        &self,
-        generation: u16,
-        outcome: Outcome,
-        slow: bool,
-        now: u64,
-        duration: Option<u64>,
-    ) {
+    fn record_probe(&self, generation: u16, outcome: Outcome, slow: bool, duration: Option<u64>) {
         let counted = outcome != Outcome::Ignored;
         // Relaxed load: validated by the CAS.
         let mut raw = self.probes.load(Ordering::Relaxed);
@@ -578,6 +587,11 @@ impl Core {
                 duration: duration.map(Duration::from_nanos),
             });
         }
+        if outcome == Outcome::Success && !slow {
+            // Relaxed: a statistic.
+            self.probe_successes.fetch_add(1, Ordering::Relaxed);
+            self.publish_successes();
+        }
         self.count_outcome(outcome, slow);
         let minimum = self.config.minimum_calls_in(State::HalfOpen);
         if !counted || probes.completed != minimum {
@@ -595,16 +609,32 @@ impl Core {
             slow: probes.slow,
         };
         if reopen {
-            self.trip(word, counts, now);
+            self.trip(word, counts);
         } else {
-            let _ = self.transition(word, State::Closed, now);
+            let _ = self.transition(word, State::Closed, self.now());
         }
     }
 
     /// Moves from `from` to `to` with one CAS. Returns the new word, or the word
     /// found instead when another thread moved first.
     pub(crate) fn transition(&self, from: Word, to: State, now: u64) -> Result<Word, Word> {
+        self.transition_tripped(from, to, now, None)
+    }
+
+    /// [`transition`](Self::transition), keeping `tripped` as the window that
+    /// tripped the breaker: stored once the CAS is won and before the transition
+    /// is announced, so a listener reading metrics sees it.
+    fn transition_tripped(
+        &self,
+        from: Word,
+        to: State,
+        now: u64,
+        tripped: Option<Counts>,
+    ) -> Result<Word, Word> {
+        // Consecutive reopenings carry through half-open and end when the breaker
+        // leaves the open/half-open cycle.
         let reopenings = match (from.state(), to) {
+            (State::Open, State::HalfOpen) => from.reopenings(),
             (State::HalfOpen, State::Open) => from.reopenings() + 1,
             _ => 0,
         };
@@ -638,6 +668,9 @@ impl Core {
             .compare_exchange(from.0, next.0, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => {
+                if let Some(counts) = tripped {
+                    *self.tripped_with.lock() = counts;
+                }
                 self.on_transition(from.state(), next);
                 Ok(next)
             }
@@ -648,19 +681,23 @@ impl Core {
     fn on_transition(&self, from: State, next: Word) {
         let to = next.state();
         self.metrics.state.set(to.as_gauge());
-        metrics::counter!(
-            observe::BREAKER_TRANSITIONS_TOTAL,
-            "name" => self.config.name().to_owned(),
-            "from" => from.as_str(),
-            "to" => to.as_str(),
-        )
-        .increment(1);
-        if next.listening() {
-            self.emit(&Event::StateTransition {
-                name: self.config.name(),
-                from,
-                to,
-            });
+        // A manual change to the state the breaker is already in (a reset of a
+        // closed breaker) still starts a new generation, but changes no state.
+        if from != to {
+            metrics::counter!(
+                observe::BREAKER_TRANSITIONS_TOTAL,
+                "name" => self.config.name().to_owned(),
+                "from" => from.as_str(),
+                "to" => to.as_str(),
+            )
+            .increment(1);
+            if next.listening() {
+                self.emit(&Event::StateTransition {
+                    name: self.config.name(),
+                    from,
+                    to,
+                });
+            }
         }
         if self.config.eager_half_open {
             if let Some(deadline) = next.deadline_nanos() {

@@ -377,7 +377,7 @@ impl Core {
             Admission::Window => {
                 self.record_in_window(stripe, generation, outcome, slow, now, duration)
             }
-            Admission::Probe => self.record_probe(generation, outcome, slow, now, duration),
+            Admission::Probe => self.record_probe(generation, outcome, slow, duration),
             Admission::Untracked => {}
         }
     }
@@ -402,7 +402,7 @@ impl Core {
                 return;
             }
             // Buckets may have slid out of the window: look at it again below.
-            return self.evaluate(word, self.window.counts(now), now);
+            return self.evaluate(word, self.window.counts(now));
         }
         if word.generation() != generation || !word.state().records_window() {
             return;
@@ -429,7 +429,7 @@ impl Core {
                 if !(word.armed() || note.new_bucket) {
                     return;
                 }
-                return self.evaluate(word, self.window.counts(now), now);
+                return self.evaluate(word, self.window.counts(now));
             }
             _ => self.window.record_notable(now, failed, slow),
         };
@@ -443,10 +443,10 @@ impl Core {
         };
         let run_trips = self.config.consecutive_failures.is_some_and(|n| run >= n);
         if run_trips && word.state() == State::Closed {
-            self.trip(word, counts, now);
+            self.trip(word, counts);
             return;
         }
-        self.evaluate(word, counts, now);
+        self.evaluate(word, counts);
     }
 
     /// Ends a run of consecutive failures, touching the shared line only when
@@ -473,7 +473,7 @@ impl Core {
 
     /// Looks at the closed window: trips when a threshold is reached, and keeps
     /// the ARMED flag true exactly while a success alone could trip it.
-    fn evaluate(&self, word: Word, counts: Counts, now: u64) {
+    fn evaluate(&self, word: Word, counts: Counts) {
         let config = &self.config;
         let minimum = config.minimum_calls_in(State::Closed);
         self.publish_rates(counts, minimum);
@@ -481,7 +481,7 @@ impl Core {
             return;
         }
         if config.rates_trip(counts.calls, counts.failures, counts.slow, minimum) {
-            self.trip(word, counts, now);
+            self.trip(word, counts);
             return;
         }
         // Below the minimum, successes only add calls; once the window reaches the
@@ -504,8 +504,13 @@ impl Core {
         }
     }
 
-    fn trip(&self, word: Word, counts: Counts, now: u64) {
-        if self.transition(word, State::Open, now).is_ok() {
+    /// Opens the breaker from `word`; the open wait starts now.
+    ///
+    /// The clock is read here rather than taken from the recording path, which
+    /// reads it only when slow-call detection or a time window needs it: a trip
+    /// is rare, and an open wait timed from anything but the trip is wrong.
+    fn trip(&self, word: Word, counts: Counts) {
+        if self.transition(word, State::Open, self.now()).is_ok() {
             *self.tripped_with.lock() = counts;
         }
     }
@@ -536,14 +541,7 @@ impl Core {
         }
     }
 
-    fn record_probe(
-        &self,
-        generation: u16,
-        outcome: Outcome,
-        slow: bool,
-        now: u64,
-        duration: Option<u64>,
-    ) {
+    fn record_probe(&self, generation: u16, outcome: Outcome, slow: bool, duration: Option<u64>) {
         let counted = outcome != Outcome::Ignored;
         // Relaxed load: validated by the CAS.
         let mut raw = self.probes.load(Ordering::Relaxed);
@@ -595,9 +593,9 @@ impl Core {
             slow: probes.slow,
         };
         if reopen {
-            self.trip(word, counts, now);
+            self.trip(word, counts);
         } else {
-            let _ = self.transition(word, State::Closed, now);
+            let _ = self.transition(word, State::Closed, self.now());
         }
     }
 
@@ -774,5 +772,52 @@ impl Core {
             not_permitted_calls: self.rejections.load(Ordering::Relaxed),
             time_until_probe,
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::time::Duration;
+
+    use crate::breaker::{Breaker, BreakerConfig, OpenWait, State};
+    use crate::clock::Clock;
+
+    /// A breaker on a manual clock that trips on two failures out of two and
+    /// probes once, with no slow-call detection and a count window: the
+    /// configuration whose recording path never reads the clock.
+    fn unclocked() -> (Breaker, crate::clock::ManualClock) {
+        let (clock, hand) = Clock::manual();
+        let config = BreakerConfig::builder()
+            .clock(clock)
+            .count_window(2)
+            .minimum_calls(2)
+            .permitted_calls_in_half_open(1)
+            .open_wait(OpenWait::fixed(Duration::from_secs(1)))
+            .build()
+            .unwrap();
+        (Breaker::new(config), hand)
+    }
+
+    #[test]
+    fn open_wait_starts_at_the_trip_without_clocked_recording() {
+        let (breaker, hand) = unclocked();
+        hand.advance(Duration::from_secs(10));
+        breaker.try_acquire().unwrap().failure();
+        breaker.try_acquire().unwrap().failure();
+        assert_eq!(breaker.state(), State::Open);
+        let open = breaker.try_acquire().unwrap_err();
+        assert_eq!(open.retry_after(), Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn reopen_wait_starts_at_the_failed_probe_without_clocked_recording() {
+        let (breaker, hand) = unclocked();
+        breaker.try_acquire().unwrap().failure();
+        breaker.try_acquire().unwrap().failure();
+        hand.advance(Duration::from_secs(5));
+        breaker.try_acquire().unwrap().failure();
+        assert_eq!(breaker.state(), State::Open);
+        let open = breaker.try_acquire().unwrap_err();
+        assert_eq!(open.retry_after(), Some(Duration::from_secs(1)));
     }
 }

@@ -602,8 +602,11 @@ impl Core {
     /// Moves from `from` to `to` with one CAS. Returns the new word, or the word
     /// found instead when another thread moved first.
     pub(crate) fn transition(&self, from: Word, to: State, now: u64) -> Result<Word, Word> {
+        // The count of consecutive reopenings lives in the word through open and
+        // half-open alike; any other state ends the run.
         let reopenings = match (from.state(), to) {
             (State::HalfOpen, State::Open) => from.reopenings() + 1,
+            (State::Open, State::HalfOpen) => from.reopenings(),
             _ => 0,
         };
         let deadline = match to {
@@ -807,6 +810,32 @@ mod tests {
         assert_eq!(breaker.state(), State::Open);
         let open = breaker.try_acquire().unwrap_err();
         assert_eq!(open.retry_after(), Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn open_wait_keeps_growing_with_each_reopening() {
+        let (clock, hand) = Clock::manual();
+        let config = BreakerConfig::builder()
+            .clock(clock)
+            .count_window(1)
+            .minimum_calls(1)
+            .permitted_calls_in_half_open(1)
+            .open_wait(OpenWait::exponential(
+                Duration::from_secs(1),
+                2.0,
+                Duration::from_secs(60),
+            ))
+            .build()
+            .unwrap();
+        let breaker = Breaker::new(config);
+        breaker.try_acquire().unwrap().failure();
+        for wait in [1, 2, 4, 8, 16] {
+            let open = breaker.try_acquire().unwrap_err();
+            assert_eq!(open.retry_after(), Some(Duration::from_secs(wait)));
+            hand.advance(Duration::from_secs(wait) + Duration::from_millis(1));
+            // The probe fails: open again, for twice as long.
+            breaker.try_acquire().unwrap().failure();
+        }
     }
 
     #[test]

@@ -813,3 +813,76 @@ impl Core {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::time::Duration;
+
+    use crate::breaker::{Breaker, BreakerConfig, OpenWait, State};
+    use crate::clock::Clock;
+
+    /// A breaker on a manual clock that trips on two failures out of two and
+    /// probes once, with no slow-call detection and a count window: the
+    /// configuration whose recording path never reads the clock.
+    fn unclocked() -> (Breaker, crate::clock::ManualClock) {
+        let (clock, hand) = Clock::manual();
+        let config = BreakerConfig::builder()
+            .clock(clock)
+            .count_window(2)
+            .minimum_calls(2)
+            .permitted_calls_in_half_open(1)
+            .open_wait(OpenWait::fixed(Duration::from_secs(1)))
+            .build()
+            .unwrap();
+        (Breaker::new(config), hand)
+    }
+
+    #[test]
+    fn open_wait_starts_at_the_trip_without_clocked_recording() {
+        let (breaker, hand) = unclocked();
+        hand.advance(Duration::from_secs(10));
+        breaker.try_acquire().unwrap().failure();
+        breaker.try_acquire().unwrap().failure();
+        assert_eq!(breaker.state(), State::Open);
+        let open = breaker.try_acquire().unwrap_err();
+        assert_eq!(open.retry_after(), Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn open_wait_keeps_growing_with_each_reopening() {
+        let (clock, hand) = Clock::manual();
+        let config = BreakerConfig::builder()
+            .clock(clock)
+            .count_window(1)
+            .minimum_calls(1)
+            .permitted_calls_in_half_open(1)
+            .open_wait(OpenWait::exponential(
+                Duration::from_secs(1),
+                2.0,
+                Duration::from_secs(60),
+            ))
+            .build()
+            .unwrap();
+        let breaker = Breaker::new(config);
+        breaker.try_acquire().unwrap().failure();
+        for wait in [1, 2, 4, 8, 16] {
+            let open = breaker.try_acquire().unwrap_err();
+            assert_eq!(open.retry_after(), Some(Duration::from_secs(wait)));
+            hand.advance(Duration::from_secs(wait) + Duration::from_millis(1));
+            // The probe fails: open again, for twice as long.
+            breaker.try_acquire().unwrap().failure();
+        }
+    }
+
+    #[test]
+    fn reopen_wait_starts_at_the_failed_probe_without_clocked_recording() {
+        let (breaker, hand) = unclocked();
+        breaker.try_acquire().unwrap().failure();
+        breaker.try_acquire().unwrap().failure();
+        hand.advance(Duration::from_secs(5));
+        breaker.try_acquire().unwrap().failure();
+        assert_eq!(breaker.state(), State::Open);
+        let open = breaker.try_acquire().unwrap_err();
+        assert_eq!(open.retry_after(), Some(Duration::from_secs(1)));
+    }
+}

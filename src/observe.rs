@@ -5,7 +5,9 @@
 //! Recorded through the [`metrics`] crate, so any exporter (Prometheus,
 //! StatsD, OpenTelemetry) picks them up. Every series carries a `name` label:
 //! the name given to the breaker (or other layer) in its config. Handles are
-//! resolved when the breaker is built, so install the recorder first.
+//! resolved when the breaker is built, so install the recorder first (the
+//! transitions counter, rare and labelled by its two states, is looked up at
+//! each transition).
 //!
 //! | name | kind | labels | meaning |
 //! |---|---|---|---|
@@ -13,7 +15,7 @@
 //! | `seawall_breaker_rejections_total` | counter | `name` | calls refused while open, forced open or half-open and full |
 //! | `seawall_breaker_state` | gauge | `name` | the state: 0 closed, 1 open, 2 half-open, 3 forced open, 4 disabled, 5 metrics only |
 //! | `seawall_breaker_transitions_total` | counter | `name`, `from`, `to` | state transitions |
-//! | `seawall_breaker_failure_rate` | gauge | `name` | failure rate of the window, 0 to 1, at the last failure or transition |
+//! | `seawall_breaker_failure_rate` | gauge | `name` | failure rate of the window, 0 to 1, whenever the window is evaluated |
 //! | `seawall_breaker_slow_call_rate` | gauge | `name` | slow-call rate of the window, 0 to 1, likewise |
 //!
 //! Successes are counted on per-thread stripes and published to

@@ -128,15 +128,15 @@ impl Spec {
     }
 
     /// The wait of an opening after `reopenings` consecutive reopenings:
-    /// `min(max, initial * multiplier^n)`, exactly.
-    ///
-    /// The breaker keeps `n` in four bits of its state word and stops counting
-    /// at 15, so from the sixteenth reopening on its wait stops growing short of
-    /// `max`. The properties here never reach that many reopenings.
+    /// `min(max, initial * multiplier^n)`, exactly, and `max` from the 63rd
+    /// reopening on.
     fn open_wait(&self, reopenings: u32) -> u64 {
         let wait = &self.wait;
         if !wait.exponential {
             return wait.initial_ns;
+        }
+        if reopenings >= 63 {
+            return wait.max_ns;
         }
         let mut ns = u128::from(wait.initial_ns);
         for _ in 0..reopenings {

@@ -10,6 +10,9 @@ use super::State;
 
 /// The longest open wait, half-open wait or window seawall accepts: 7 days.
 const LONGEST_WAIT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// Consecutive reopenings the breaker counts; from this many on the open wait
+/// is the maximum.
+pub(crate) const MAX_REOPENINGS: u32 = 63;
 /// The most probes half-open may admit (the probe counters are 12 bits wide).
 pub(crate) const MAX_PERMITTED_PROBES: u32 = 4095;
 /// The largest count window.
@@ -42,7 +45,8 @@ pub enum SlidingWindow {
 /// How long an open breaker waits before it lets probes through.
 ///
 /// The wait of the `n`-th consecutive opening (counting from 0, and reset when
-/// the breaker closes) is `min(max, initial * multiplier^n)`.
+/// the breaker closes) is `min(max, initial * multiplier^n)`; from the 63rd
+/// consecutive reopening on it is `max`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct OpenWait {
     pub(crate) initial: Duration,
@@ -70,8 +74,12 @@ impl OpenWait {
         }
     }
 
-    /// The wait of the `reopenings`-th consecutive opening.
+    /// The wait of the `reopenings`-th consecutive opening. The breaker counts
+    /// up to [`MAX_REOPENINGS`]; from there on the wait is the maximum.
     pub(crate) fn wait(&self, reopenings: u32) -> Duration {
+        if reopenings >= MAX_REOPENINGS {
+            return self.max;
+        }
         let factor = self
             .multiplier
             .powi(i32::try_from(reopenings).unwrap_or(i32::MAX));
@@ -541,6 +549,10 @@ mod tests {
         assert_eq!(wait.wait(3), Duration::from_secs(8));
         assert_eq!(wait.wait(5), Duration::from_secs(30));
         assert_eq!(wait.wait(u32::MAX), Duration::from_secs(30));
+        let slow_growth =
+            OpenWait::exponential(Duration::from_millis(100), 1.01, Duration::from_secs(600));
+        assert!(slow_growth.wait(62) < Duration::from_secs(1));
+        assert_eq!(slow_growth.wait(MAX_REOPENINGS), Duration::from_secs(600));
     }
 
     #[test]

@@ -40,7 +40,9 @@
 //!   [`eager_half_open`](BreakerConfigBuilder::eager_half_open)).
 //! - Each state starts with fresh metrics; the window that tripped the breaker
 //!   stays readable through [`Breaker::metrics`] while it is open.
-//! - A time window buckets a call by when it finished.
+//! - A time window buckets a call by when it finished and drops it once its
+//!   bucket has slid out, so a call counts for between `D - D/B` and `D` after
+//!   it finished (window duration `D`, `B` buckets).
 //! - Open waits and half-open deadlines have millisecond resolution.
 //!
 //! and deliberately differs where resilience4j surprises its users:

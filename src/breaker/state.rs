@@ -9,8 +9,9 @@
 //! bit  0..3   state (Closed = 0, Open, HalfOpen, ForcedOpen, Disabled, MetricsOnly)
 //! bit  3      ARMED: the next success may itself decide the state
 //! bit  4      LISTENING: event listeners are registered
-//! bit  5..21  generation, +1 on every transition (wraps after 65,536)
-//! bit 21..25  consecutive reopenings, for the growing open wait (saturates at 15)
+//! bit  5..19  generation, +1 on every transition (wraps after 16,384)
+//! bit 19..25  consecutive reopenings, for the growing open wait (saturates at
+//!             63, from where the wait is the maximum)
 //! bit 25..64  deadline in ms since the clock's origin: end of the open wait, or
 //!             of the half-open maximum wait; all ones when there is none
 //! ```
@@ -27,7 +28,7 @@
 //! A second word counts the probes of the current half-open generation:
 //!
 //! ```text
-//! bit  0..16  generation tag (the low 16 bits of the half-open generation)
+//! bit  0..16  generation tag (the half-open generation)
 //! bit 16..28  probes in flight
 //! bit 28..40  probes completed (counted)
 //! bit 40..52  of which failed
@@ -44,7 +45,7 @@ use crate::classify::Outcome;
 use crate::observe::{self, Event, Listener};
 use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering};
 
-use super::config::{BreakerConfig, HalfOpenTimeout};
+use super::config::{BreakerConfig, HalfOpenTimeout, MAX_REOPENINGS};
 use super::error::BreakerOpen;
 use super::window::{Closed, Counts};
 use super::{BreakerMetrics, State};
@@ -53,9 +54,9 @@ const STATE_MASK: u64 = 0b111;
 const ARMED: u64 = 1 << 3;
 const LISTENING: u64 = 1 << 4;
 const GEN_SHIFT: u32 = 5;
-const GEN_MASK: u64 = 0xFFFF << GEN_SHIFT;
-const REOPEN_SHIFT: u32 = 21;
-const REOPEN_MASK: u64 = 0xF << REOPEN_SHIFT;
+const GEN_MASK: u64 = 0x3FFF << GEN_SHIFT;
+const REOPEN_SHIFT: u32 = 19;
+const REOPEN_MASK: u64 = 0x3F << REOPEN_SHIFT;
 const DEADLINE_SHIFT: u32 = 25;
 const NO_DEADLINE: u64 = (1 << 39) - 1;
 const NANOS_PER_MS: u64 = 1_000_000;
@@ -69,8 +70,8 @@ impl Word {
         let deadline = deadline_ms.map_or(NO_DEADLINE, |ms| ms.min(NO_DEADLINE - 1));
         Self(
             state as u64
-                | (u64::from(generation) << GEN_SHIFT)
-                | (u64::from(reopenings.min(15)) << REOPEN_SHIFT)
+                | ((u64::from(generation) << GEN_SHIFT) & GEN_MASK)
+                | (u64::from(reopenings.min(MAX_REOPENINGS)) << REOPEN_SHIFT)
                 | (deadline << DEADLINE_SHIFT),
         )
     }
@@ -872,6 +873,52 @@ mod tests {
             // The probe fails: open again, for twice as long.
             breaker.try_acquire().unwrap().failure();
         }
+    }
+
+    #[test]
+    fn open_wait_reaches_its_maximum_however_slowly_it_grows() {
+        let (clock, hand) = Clock::manual();
+        let max = Duration::from_secs(3600);
+        let config = BreakerConfig::builder()
+            .clock(clock)
+            .count_window(1)
+            .minimum_calls(1)
+            .permitted_calls_in_half_open(1)
+            .open_wait(OpenWait::exponential(Duration::from_millis(100), 1.01, max))
+            .build()
+            .unwrap();
+        let breaker = Breaker::new(config);
+        breaker.try_acquire().unwrap().failure();
+        let mut waits = Vec::new();
+        // 70 reopenings also walk the generation through 140 transitions.
+        for _ in 0..70 {
+            let wait = breaker.try_acquire().unwrap_err().retry_after().unwrap();
+            waits.push(wait);
+            hand.advance(wait + Duration::from_millis(1));
+            breaker.try_acquire().unwrap().failure();
+        }
+        assert!(waits.windows(2).all(|pair| pair[0] <= pair[1]), "{waits:?}");
+        assert!(waits[62] < Duration::from_secs(1), "{:?}", waits[62]);
+        assert_eq!(waits[63], max);
+        assert_eq!(waits[69], max);
+    }
+
+    #[test]
+    fn generations_wrap_without_confusing_permits() {
+        let (clock, _hand) = Clock::manual();
+        let breaker = Breaker::new(BreakerConfig::builder().clock(clock).build().unwrap());
+        // Walk the 14-bit generation past its wrap; the breaker keeps working.
+        for _ in 0..(1 << 14) + 3 {
+            breaker.disable();
+            breaker.reset();
+        }
+        let stale = breaker.try_acquire().unwrap();
+        breaker.force_open();
+        breaker.reset();
+        stale.failure(); // admitted two generations ago: dropped
+        assert_eq!(breaker.metrics().calls, 0);
+        breaker.try_acquire().unwrap().failure();
+        assert_eq!(breaker.metrics().calls, 1);
     }
 
     #[test]

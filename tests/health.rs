@@ -400,7 +400,8 @@ async fn status_gauges_follow_the_summary() {
         payments.force_open();
         health
     });
-    let gauges: Vec<(String, Vec<(String, String)>, f64)> = snapshotter
+    type Labels = Vec<(String, String)>;
+    let gauges: Vec<(String, Labels, f64)> = snapshotter
         .snapshot()
         .into_vec()
         .into_iter()

@@ -40,25 +40,35 @@ use super::{HealthRegistry, Lifecycle, Status};
 /// ```
 /// use http::{Request, StatusCode};
 /// use seawall::health::{HealthRegistry, HealthService};
-/// use tower::{Service, ServiceExt};
+/// use tower::ServiceExt;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let health = HealthRegistry::new();
-/// let mut service = HealthService::new(health.clone());
+/// let service = HealthService::new(health.clone());
 ///
 /// let readyz = || Request::get("/readyz").body(()).unwrap();
-/// let response = service.ready().await.unwrap().call(readyz()).await.unwrap();
+/// let response = service.clone().oneshot(readyz()).await.unwrap();
 /// assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "not started yet");
 ///
 /// health.mark_started();
-/// let response = service.ready().await.unwrap().call(readyz()).await.unwrap();
+/// let response = service.clone().oneshot(readyz()).await.unwrap();
 /// assert_eq!(response.status(), StatusCode::OK);
 /// # }
 /// ```
 ///
-/// In axum, `Router::new().nest_service("/health", HealthService::new(health))`
-/// serves `/health`, `/health/livez` and `/health/readyz`.
+/// In axum, nested under `/health` it serves `/health`, `/health/livez` and
+/// `/health/readyz`; a second one without details can answer the public:
+///
+/// ```
+/// use seawall::health::{HealthRegistry, HealthService};
+///
+/// let health = HealthRegistry::new();
+/// let app: axum::Router = axum::Router::new()
+///     .nest_service("/health", HealthService::new(health.clone()))
+///     .route_service("/readyz", HealthService::new(health).details(false));
+/// # drop(app);
+/// ```
 #[derive(Clone, Debug)]
 pub struct HealthService {
     registry: HealthRegistry,

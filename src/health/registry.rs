@@ -30,10 +30,10 @@ use super::{Criticality, Lifecycle, Status};
 /// # Shutdown
 ///
 /// ```no_run
-/// use seawall::health::{HealthRegistry, HealthService, InFlightLayer};
+/// use seawall::health::HealthRegistry;
 /// use std::time::Duration;
 ///
-/// # async fn serve(app: tower::util::BoxCloneService<(), (), std::convert::Infallible>) {
+/// # async fn serve() {
 /// let health = HealthRegistry::new();
 /// // ... wrap the application's routes in InFlightLayer::new(health.clone()),
 /// //     serve HealthService::new(health.clone()) on /livez, /readyz, /health ...

@@ -394,12 +394,14 @@ async fn status_gauges_follow_the_summary() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let payments = breaker("payments");
-    let health = metrics::with_local_recorder(&recorder, || {
+    let (health, guard) = metrics::with_local_recorder(&recorder, || {
         let health = started();
         health.register_breaker(&payments, Criticality::critical());
         payments.force_open();
-        health
+        let guard = health.enter();
+        (health, guard)
     });
+    let _ = health.enter();
     type Labels = Vec<(String, String)>;
     let gauges: Vec<(String, Labels, f64)> = snapshotter
         .snapshot()
@@ -435,7 +437,8 @@ async fn status_gauges_follow_the_summary() {
     );
     assert_eq!(gauge("seawall_health_overall_status", &[]), Some(2.0));
     assert_eq!(gauge("seawall_health_ready", &[]), Some(0.0));
-    assert_eq!(gauge("seawall_health_in_flight", &[]), Some(0.0));
+    assert_eq!(gauge("seawall_health_in_flight", &[]), Some(1.0));
+    drop(guard);
     drop(health);
 }
 

@@ -83,8 +83,10 @@
 //!
 //! # Metrics
 //!
-//! Set whenever the [`HealthSummary`] is recomputed; names in
-//! [`observe`](crate::observe).
+//! The status gauges are set whenever the [`HealthSummary`] is recomputed, the
+//! in-flight gauge on every request in and out. Handles without a component
+//! label are resolved when the registry is built, so install the recorder
+//! first. Names in [`observe`](crate::observe).
 //!
 //! | name | kind | labels | meaning |
 //! |---|---|---|---|

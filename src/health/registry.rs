@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use parking_lot::{ReentrantMutex, RwLock};
 use tokio::sync::{watch, Notify};
 
 use crate::breaker::Breaker;
@@ -68,6 +68,15 @@ pub(super) struct Inner {
     in_flight: AtomicUsize,
     idle: Notify,
     summary: watch::Sender<HealthSummary>,
+    refreshing: ReentrantMutex<()>,
+    gauges: Gauges,
+}
+
+/// Handles resolved when the registry is built (install the recorder first).
+struct Gauges {
+    overall: metrics::Gauge,
+    ready: metrics::Gauge,
+    in_flight: metrics::Gauge,
 }
 
 /// The last known health, as sent to [`HealthRegistry::subscribe`]rs.
@@ -103,6 +112,12 @@ impl HealthRegistry {
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
                 summary,
+                refreshing: ReentrantMutex::new(()),
+                gauges: Gauges {
+                    overall: metrics::gauge!(observe::HEALTH_OVERALL_STATUS),
+                    ready: metrics::gauge!(observe::HEALTH_READY),
+                    in_flight: metrics::gauge!(observe::HEALTH_IN_FLIGHT),
+                },
             }),
         };
         this.refresh();
@@ -263,6 +278,7 @@ impl HealthRegistry {
         // Relaxed: a count; `drain` learns of the last exit through `idle`, and the
         // AcqRel decrement orders the request's work before that.
         self.inner.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.inner.gauges.in_flight.increment(1.0);
         InFlightGuard {
             inner: self.inner.clone(),
         }
@@ -322,19 +338,23 @@ impl HealthRegistry {
     /// notifies subscribers if it changed and sets the status gauges. Cheap:
     /// runs no check.
     pub fn refresh(&self) {
+        // One refresh at a time, each reading the current states: the last to publish
+        // has read every transition that triggered an earlier one, so a stale summary
+        // never overwrites a newer one. Reentrant, for a component whose `status`
+        // itself moves a breaker (and so refreshes) on this thread.
+        let _serial = self.inner.refreshing.lock();
         let lifecycle = self.lifecycle();
-        let (components, status) = {
-            let components = self.inner.components.read();
-            let mut status = Status::Up;
-            let mut statuses = Vec::with_capacity(components.len());
-            for entry in components.iter() {
-                if let Some(own) = entry.component.status() {
-                    status = status.max(entry.criticality.impact(own));
-                    statuses.push((entry.component.name().to_owned(), own));
-                }
+        // Components are looked at outside the components lock, so one that
+        // registers or refreshes from `status` cannot deadlock.
+        let entries = self.entries();
+        let mut status = Status::Up;
+        let mut components = Vec::with_capacity(entries.len());
+        for (component, criticality) in &entries {
+            if let Some(own) = component.status() {
+                status = status.max(criticality.impact(own));
+                components.push((component.name().to_owned(), own));
             }
-            (statuses, status)
-        };
+        }
         self.publish(HealthSummary {
             status,
             ready: lifecycle == Lifecycle::Serving && status != Status::Down,
@@ -343,14 +363,25 @@ impl HealthRegistry {
         });
     }
 
+    fn entries(&self) -> Vec<(Arc<dyn Component>, Criticality)> {
+        self.inner
+            .components
+            .read()
+            .iter()
+            .map(|e| (e.component.clone(), e.criticality))
+            .collect()
+    }
+
     fn publish(&self, summary: HealthSummary) {
         for (name, status) in &summary.components {
             metrics::gauge!(observe::HEALTH_STATUS, "component" => name.clone())
                 .set(status.as_gauge());
         }
-        metrics::gauge!(observe::HEALTH_OVERALL_STATUS).set(summary.status.as_gauge());
-        metrics::gauge!(observe::HEALTH_READY).set(if summary.ready { 1.0 } else { 0.0 });
-        metrics::gauge!(observe::HEALTH_IN_FLIGHT).set(self.in_flight() as f64);
+        self.inner.gauges.overall.set(summary.status.as_gauge());
+        self.inner
+            .gauges
+            .ready
+            .set(if summary.ready { 1.0 } else { 0.0 });
         self.inner.summary.send_if_modified(|current| {
             if *current == summary {
                 false
@@ -366,13 +397,7 @@ impl HealthRegistry {
     /// panics is reported down and the others are unaffected. Also refreshes
     /// the summary with what it found.
     pub async fn report(&self) -> HealthReport {
-        let entries: Vec<(Arc<dyn Component>, Criticality)> = self
-            .inner
-            .components
-            .read()
-            .iter()
-            .map(|e| (e.component.clone(), e.criticality))
-            .collect();
+        let entries = self.entries();
         // Spawned tasks are aborted when dropped, so a report dropped half-way (a
         // client gone) leaves nothing running.
         let mut tasks = Vec::with_capacity(entries.len());
@@ -457,6 +482,7 @@ impl Drop for InFlightGuard {
     fn drop(&mut self) {
         // AcqRel: Release orders the request's work before the decrement a drainer
         // sees; Acquire makes the last exit see every other exit.
+        self.inner.gauges.in_flight.decrement(1.0);
         if self.inner.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.inner.idle.notify_waiters();
         }

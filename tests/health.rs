@@ -269,6 +269,15 @@ async fn a_check_that_panics_is_down_and_the_rest_still_reports() {
     // And again: a panic is a result like any other, and does not poison anything.
     tokio::time::advance(Duration::from_secs(2)).await;
     assert_eq!(health.report().await.status, Status::Degraded);
+
+    // The endpoint keeps answering.
+    let mut service = HealthService::new(health.clone());
+    let response = send(&mut service, Method::GET, "/health", "*/*").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        json(response).await["components"][0]["error"],
+        "check panicked: boom"
+    );
 }
 
 /// A component whose own `check` panics, as a badly written extension might.

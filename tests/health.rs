@@ -295,6 +295,37 @@ impl Component for Exploding {
     }
 }
 
+/// A component whose `check` never ends and whose `status` panics.
+struct Stuck;
+
+impl Component for Stuck {
+    fn name(&self) -> &str {
+        "stuck"
+    }
+    fn status(&self) -> Option<Status> {
+        panic!("no status")
+    }
+    fn check(&self) -> ComponentFuture<'_> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_component_that_hangs_or_panics_in_status_is_bounded_and_down() {
+    let health = HealthRegistry::with_component_timeout(Duration::from_secs(2));
+    health.mark_started();
+    health.register(Stuck, Criticality::non_critical());
+    assert_eq!(health.summary().status, Status::Degraded, "status panicked");
+    let started_at = tokio::time::Instant::now();
+    let report = health.report().await;
+    assert_eq!(started_at.elapsed(), Duration::from_secs(2));
+    assert_eq!(report.status, Status::Degraded);
+    assert_eq!(
+        report.components[0].details.error.as_deref(),
+        Some("health check timed out after 2s")
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_component_that_panics_is_down_with_the_reason() {
     let health = started();

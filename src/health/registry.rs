@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -70,6 +71,7 @@ pub(super) struct Inner {
     summary: watch::Sender<HealthSummary>,
     refreshing: ReentrantMutex<()>,
     gauges: Gauges,
+    component_timeout: Duration,
 }
 
 /// Handles resolved when the registry is built (install the recorder first).
@@ -78,6 +80,8 @@ struct Gauges {
     ready: metrics::Gauge,
     in_flight: metrics::Gauge,
 }
+
+const DEFAULT_COMPONENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The last known health, as sent to [`HealthRegistry::subscribe`]rs.
 ///
@@ -99,6 +103,15 @@ pub struct HealthSummary {
 impl HealthRegistry {
     /// An empty registry, [`Starting`](Lifecycle::Starting).
     pub fn new() -> Self {
+        Self::with_component_timeout(DEFAULT_COMPONENT_TIMEOUT)
+    }
+
+    /// An empty registry whose [`report`](Self::report) waits at most
+    /// `timeout` for the components' [`check`](Component::check)s (10 s with
+    /// [`new`](Self::new)); a component that takes longer is reported down.
+    /// A safety net for custom components: a [`Check`] has its own, shorter
+    /// timeout.
+    pub fn with_component_timeout(timeout: Duration) -> Self {
         let (summary, _) = watch::channel(HealthSummary {
             status: Status::Up,
             ready: false,
@@ -113,6 +126,7 @@ impl HealthRegistry {
                 idle: Notify::new(),
                 summary,
                 refreshing: ReentrantMutex::new(()),
+                component_timeout: timeout,
                 gauges: Gauges {
                     overall: metrics::gauge!(observe::HEALTH_OVERALL_STATUS),
                     ready: metrics::gauge!(observe::HEALTH_READY),
@@ -350,7 +364,11 @@ impl HealthRegistry {
         let mut status = Status::Up;
         let mut components = Vec::with_capacity(entries.len());
         for (component, criticality) in &entries {
-            if let Some(own) = component.status() {
+            // A panicking `status` (of a custom component) counts as down; it must not
+            // unwind into a breaker's transition or a probe.
+            let own = std::panic::catch_unwind(AssertUnwindSafe(|| component.status()))
+                .unwrap_or(Some(Status::Down));
+            if let Some(own) = own {
                 status = status.max(criticality.impact(own));
                 components.push((component.name().to_owned(), own));
             }
@@ -410,17 +428,21 @@ impl HealthRegistry {
                 }),
             );
         }
+        // They run concurrently, so one deadline bounds them all.
+        let limit = self.inner.component_timeout;
+        let deadline = tokio::time::Instant::now() + limit;
         let mut components = Vec::with_capacity(entries.len());
         let mut status = Status::Up;
         for ((component, criticality), task) in entries.iter().zip(tasks) {
             let details = match task {
-                Some(task) => match task.await {
-                    Ok(details) => details,
-                    Err(join) if join.is_panic() => Details::down(format_args!(
+                Some(task) => match tokio::time::timeout_at(deadline, task).await {
+                    Ok(Ok(details)) => details,
+                    Ok(Err(join)) if join.is_panic() => Details::down(format_args!(
                         "health check panicked: {}",
                         panic_message(join)
                     )),
-                    Err(_) => Details::down("health check was cancelled"),
+                    Ok(Err(_)) => Details::down("health check was cancelled"),
+                    Err(_) => Details::down(format_args!("health check timed out after {limit:?}")),
                 },
                 None => component.check().await,
             };

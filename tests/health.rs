@@ -371,6 +371,40 @@ async fn subscribers_hear_breaker_transitions_without_a_probe() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_refresher_runs_checks_for_subscribers_without_probes() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let failing = Arc::new(AtomicBool::new(false));
+    let health = started();
+    health.register_check(
+        counting_check("db", runs.clone(), failing.clone(), Duration::ZERO)
+            .min_interval(Duration::from_secs(1)),
+        Criticality::critical(),
+    );
+    let mut summaries = health.subscribe();
+    let refresher = health.spawn_refresher(Duration::from_secs(10));
+
+    summaries.changed().await.unwrap();
+    assert_eq!(
+        summaries.borrow_and_update().components,
+        vec![("db".to_owned(), Status::Up)]
+    );
+    failing.store(true, Ordering::SeqCst);
+    let started_at = tokio::time::Instant::now();
+    summaries.changed().await.unwrap();
+    assert_eq!(started_at.elapsed(), Duration::from_secs(10));
+    assert!(!summaries.borrow_and_update().ready);
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+
+    // It ends with the registry.
+    drop(summaries);
+    drop(health);
+    tokio::time::timeout(Duration::from_secs(30), refresher)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
 async fn drain_waits_for_in_flight_requests_up_to_its_timeout() {
     let health = started();
     let guard = health.enter();

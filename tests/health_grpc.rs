@@ -112,6 +112,19 @@ async fn check_and_watch_follow_a_critical_breaker() {
     .await;
     assert_eq!(check("").await, ServingStatus::Serving);
 
+    // A deregistered component is unknown again.
+    health.deregister("avatars");
+    within("the bridge to clear it", async {
+        loop {
+            let answer = client.clone().check(request("avatars")).await;
+            match answer {
+                Err(status) if status.code() == tonic::Code::NotFound => break,
+                _ => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    })
+    .await;
+
     // Draining: the overall service stops serving at once.
     health.shutdown();
     assert_eq!(next(&mut watch).await, ServingStatus::NotServing);

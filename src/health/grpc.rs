@@ -14,7 +14,12 @@
 //! Updates follow [`HealthRegistry::subscribe`]: a registered breaker's
 //! transition reaches the registry through its event listener and the bridge
 //! at once; nothing polls. Statuses are written only when they change, so
-//! `Watch` streams see transitions, not repeats.
+//! `Watch` streams see transitions, not repeats. A deregistered component's
+//! service name is cleared (gRPC answers `NOT_FOUND` for it again).
+//!
+//! Custom [`Check`](super::Check)s run when something asks for a report; where
+//! only gRPC clients ask, run them with
+//! [`HealthRegistry::spawn_refresher`].
 
 use std::collections::HashMap;
 
@@ -48,13 +53,13 @@ use super::{HealthRegistry, HealthSummary, Status};
 /// # Ok(())
 /// # }
 /// ```
-pub fn spawn_bridge(registry: &HealthRegistry, reporter: HealthReporter) -> JoinHandle<()> {
+pub fn spawn_bridge(registry: &HealthRegistry, mut reporter: HealthReporter) -> JoinHandle<()> {
     let mut summaries = registry.subscribe();
     tokio::spawn(async move {
         let mut sent: HashMap<String, ServingStatus> = HashMap::new();
         loop {
             let summary = summaries.borrow_and_update().clone();
-            apply(&reporter, &mut sent, &summary).await;
+            apply(&mut reporter, &mut sent, &summary).await;
             if summaries.changed().await.is_err() {
                 return;
             }
@@ -71,7 +76,7 @@ fn serving(up: bool) -> ServingStatus {
 }
 
 async fn apply(
-    reporter: &HealthReporter,
+    reporter: &mut HealthReporter,
     sent: &mut HashMap<String, ServingStatus>,
     summary: &HealthSummary,
 ) {
@@ -85,5 +90,16 @@ async fn apply(
             reporter.set_service_status(name, status).await;
             sent.insert(name.to_owned(), status);
         }
+    }
+    let gone: Vec<String> = sent
+        .keys()
+        .filter(|name| {
+            !name.is_empty() && !summary.components.iter().any(|(known, _)| known == *name)
+        })
+        .cloned()
+        .collect();
+    for name in gone {
+        reporter.clear_service_status(&name).await;
+        sent.remove(&name);
     }
 }

@@ -335,10 +335,51 @@ impl HealthRegistry {
         }
     }
 
+    /// Runs a [`report`](Self::report) every `every` in a spawned task, so
+    /// that checks run (within their own minimum interval) and subscribers hear
+    /// of their results even when nothing probes: for a service whose health is
+    /// read only through [`subscribe`](Self::subscribe) or the gRPC bridge.
+    /// Breakers need none of this; they report their transitions themselves.
+    ///
+    /// The task holds the registry weakly and ends once every clone of it is
+    /// dropped; abort the handle to end it sooner. Must be called within a
+    /// tokio runtime.
+    ///
+    /// ```
+    /// use seawall::health::{Check, Criticality, HealthRegistry, Status};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let health = HealthRegistry::new();
+    /// health.register_check(Check::new("db", || async { Err::<(), _>("refused") }), Criticality::critical());
+    /// let mut summaries = health.subscribe();
+    /// let refresher = health.spawn_refresher(Duration::from_secs(5));
+    /// summaries.changed().await.unwrap();
+    /// assert_eq!(summaries.borrow().status, Status::Down);
+    /// # refresher.abort();
+    /// # }
+    /// ```
+    pub fn spawn_refresher(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let registry = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(inner) = registry.upgrade() else {
+                    return;
+                };
+                let _ = HealthRegistry { inner }.report().await;
+            }
+        })
+    }
+
     /// A receiver of the [`HealthSummary`], marked changed whenever it does.
     ///
     /// Breaker transitions, lifecycle changes and registrations update it at
-    /// once; checks only when they run (a probe, a [`report`](Self::report)).
+    /// once; checks only when they run (a probe, a [`report`](Self::report),
+    /// a [`spawn_refresher`](Self::spawn_refresher) tick).
     pub fn subscribe(&self) -> watch::Receiver<HealthSummary> {
         self.inner.summary.subscribe()
     }

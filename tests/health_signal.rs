@@ -1,6 +1,6 @@
 //! `HealthRegistry::shutdown_signal` on a real SIGTERM. In its own test binary,
 //! so the signal reaches no other test.
-#![cfg(unix)]
+#![cfg(all(unix, not(loom)))]
 
 use std::time::Duration;
 

@@ -163,18 +163,18 @@ impl HealthRegistry {
     }
 
     /// Adds `breaker` with `criticality`, and listens to its state transitions
-    /// so that subscribers (and the gRPC bridge) hear of them at once.
+    /// ([`Breaker::on_state_transition`], which adds nothing to the cost of a
+    /// call) so that subscribers (and the gRPC bridge) hear of them at once.
     ///
     /// The listener holds the registry weakly: a breaker outliving its
     /// registry keeps nothing alive.
     pub fn register_breaker(&self, breaker: &Breaker, criticality: Criticality) {
         self.register(BreakerComponent::new(breaker.clone()), criticality);
         let registry: Weak<Inner> = Arc::downgrade(&self.inner);
-        breaker.on_event(move |event: &Event<'_>| {
-            if let Event::StateTransition { .. } = event {
-                if let Some(inner) = registry.upgrade() {
-                    HealthRegistry { inner }.refresh();
-                }
+        // Transitions only: the breaker's call path stays free of events.
+        breaker.on_state_transition(move |_: &Event<'_>| {
+            if let Some(inner) = registry.upgrade() {
+                HealthRegistry { inner }.refresh();
             }
         });
     }

@@ -6,6 +6,9 @@
 //! - [`breaker`]: a circuit breaker with a lock-free state machine, count and
 //!   time windows, slow-call detection, half-open probing and manual control,
 //!   usable with or without tower.
+//! - [`health`] (feature `health`): liveness, readiness and a detailed report
+//!   from breakers and cached checks, a drain for graceful shutdown, an HTTP
+//!   service and (feature `tonic`) a `grpc.health.v1` bridge.
 //!
 //! Shared mechanics live once: the [`clock`] every time-based decision reads
 //! (tokio's, so `tokio::time::pause` drives tests), [`classify`]ing results
@@ -45,6 +48,8 @@
 //! |---|---|---|
 //! //! | `http` | no | [`classify::HttpStatus`] |
 //! | `grpc` | no | [`classify::GrpcStatus`] |
+//! | `health` | no | [`health`]: the registry, the in-flight layer and the HTTP endpoints |
+//! | `tonic` | no | `health::grpc`: the tonic-health bridge |
 //! | `full` | no | everything |
 //!
 //! [tower]: https://docs.rs/tower
@@ -58,6 +63,8 @@ pub mod breaker;
 pub mod classify;
 pub mod clock;
 pub mod error;
+#[cfg(feature = "health")]
+pub mod health;
 pub mod observe;
 
 mod sync;

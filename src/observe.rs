@@ -18,6 +18,16 @@
 //! | `seawall_breaker_failure_rate` | gauge | `name` | failure rate of the window, 0 to 1, whenever the window is evaluated |
 //! | `seawall_breaker_slow_call_rate` | gauge | `name` | slow-call rate of the window, 0 to 1, likewise |
 //!
+//!
+//! With the `health` feature, the health registry adds:
+//!
+//! | name | kind | labels | meaning |
+//! |---|---|---|---|
+//! | `seawall_health_status` | gauge | `component` | a component's own status: 0 up, 1 degraded, 2 down |
+//! | `seawall_health_overall_status` | gauge | | the overall status after criticality: 0 up, 1 degraded, 2 down |
+//! | `seawall_health_ready` | gauge | | 1 when ready, 0 when not (starting, draining or down) |
+//! | `seawall_health_in_flight` | gauge | | requests counted by the in-flight layer |
+//!
 //! Successes are counted on per-thread stripes and published to
 //! `seawall_breaker_calls_total{outcome="success"}` every 1024 successes per
 //! stripe and whenever anything else is recorded, so a quiet success path
@@ -46,6 +56,15 @@ pub const BREAKER_TRANSITIONS_TOTAL: &str = "seawall_breaker_transitions_total";
 pub const BREAKER_FAILURE_RATE: &str = "seawall_breaker_failure_rate";
 /// A breaker's slow-call rate, 0 to 1.
 pub const BREAKER_SLOW_CALL_RATE: &str = "seawall_breaker_slow_call_rate";
+
+/// A health component's own status: 0 up, 1 degraded, 2 down.
+pub const HEALTH_STATUS: &str = "seawall_health_status";
+/// The overall health status, after criticality: 0 up, 1 degraded, 2 down.
+pub const HEALTH_OVERALL_STATUS: &str = "seawall_health_overall_status";
+/// 1 when the service is ready, 0 when not.
+pub const HEALTH_READY: &str = "seawall_health_ready";
+/// Requests in flight, as counted by the health registry's in-flight layer.
+pub const HEALTH_IN_FLIGHT: &str = "seawall_health_in_flight";
 
 /// Something that happened in a seawall component.
 ///

@@ -354,6 +354,36 @@ impl Breaker {
         self.core().add_listener(Arc::new(listener));
     }
 
+    /// Calls `listener` for every state transition from now on, and for
+    /// nothing else. Unlike [`on_event`](Self::on_event) it leaves the call
+    /// path as it is: no event is built per call. A panicking listener is
+    /// caught.
+    ///
+    /// ```
+    /// use seawall::breaker::{Breaker, BreakerConfig, State};
+    /// use seawall::observe::Event;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let breaker = Breaker::new(BreakerConfig::default());
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// breaker.on_state_transition(move |event: &Event<'_>| {
+    ///     if let Event::StateTransition { to, .. } = event {
+    ///         log.lock().unwrap().push(*to);
+    ///     }
+    /// });
+    /// breaker.try_acquire().unwrap().success(); // not a transition: not seen
+    /// breaker.force_open();
+    /// breaker.reset();
+    /// assert_eq!(*seen.lock().unwrap(), vec![State::ForcedOpen, State::Closed]);
+    /// ```
+    pub fn on_state_transition<F>(&self, listener: F)
+    where
+        F: Fn(&Event<'_>) + Send + Sync + 'static,
+    {
+        self.core().add_transition_listener(Arc::new(listener));
+    }
+
     /// Closes the breaker with a fresh window, whatever its state, and voids
     /// any pending timer.
     pub fn reset(&self) {

@@ -208,6 +208,9 @@ pub(crate) struct Core {
     /// The window that last tripped the breaker, readable while it is open.
     tripped_with: Mutex<Counts>,
     listeners: Mutex<Arc<[Listener]>>,
+    /// Listeners to transitions only: they leave the call path untouched (no
+    /// LISTENING flag), so a health registry watching a breaker costs nothing per call.
+    transition_listeners: Mutex<Arc<[Listener]>>,
     metrics: Metrics,
     pub(crate) config: BreakerConfig,
     this: Weak<Core>,
@@ -236,6 +239,7 @@ impl Core {
                 window: Closed::new(config.window, stripes),
                 tripped_with: Mutex::new(Counts::default()),
                 listeners: Mutex::new(Arc::from(Vec::new())),
+                transition_listeners: Mutex::new(Arc::from(Vec::new())),
                 metrics,
                 config,
                 this: this.clone(),
@@ -692,13 +696,17 @@ impl Core {
                 "to" => to.as_str(),
             )
             .increment(1);
+            let event = Event::StateTransition {
+                name: self.config.name(),
+                from,
+                to,
+            };
             if next.listening() {
-                self.emit(&Event::StateTransition {
-                    name: self.config.name(),
-                    from,
-                    to,
-                });
+                self.emit(&event);
             }
+            // A transition is rare: looking for transition listeners costs one short lock.
+            let transition_listeners = self.transition_listeners.lock().clone();
+            observe::emit(&transition_listeners, &event);
         }
         if self.config.eager_half_open {
             if let Some(deadline) = next.deadline_nanos() {
@@ -766,6 +774,19 @@ impl Core {
             *listeners = Arc::from(all);
         }
         self.set_flag(0, LISTENING, true);
+    }
+
+    pub(crate) fn add_transition_listener(&self, listener: Listener) {
+        let mut listeners = self.transition_listeners.lock();
+        let mut all: Vec<Listener> = listeners.iter().cloned().collect();
+        all.push(listener);
+        *listeners = Arc::from(all);
+    }
+
+    /// Whether any `on_event` listener is registered (the call path emits events).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn listening(&self) -> bool {
+        self.load().listening()
     }
 
     fn emit(&self, event: &Event<'_>) {
@@ -931,5 +952,27 @@ mod tests {
         assert_eq!(breaker.state(), State::Open);
         let open = breaker.try_acquire().unwrap_err();
         assert_eq!(open.retry_after(), Some(Duration::from_secs(1)));
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod transition_listener_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
+
+    #[test]
+    fn transition_listeners_leave_the_call_path_alone() {
+        let core = Core::new(BreakerConfig::default(), 1);
+        let seen = Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        core.add_transition_listener(Arc::new(move |event: &Event<'_>| {
+            assert!(matches!(event, Event::StateTransition { .. }));
+            count.fetch_add(1, StdOrdering::SeqCst);
+        }));
+        assert!(!core.listening(), "calls must keep the fast path");
+        core.force(State::ForcedOpen);
+        core.force(State::Closed);
+        assert_eq!(seen.load(StdOrdering::SeqCst), 2);
+        assert!(!core.listening());
     }
 }

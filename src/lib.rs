@@ -6,6 +6,10 @@
 //! - [`breaker`]: a circuit breaker with a lock-free state machine, count and
 //!   time windows, slow-call detection, half-open probing and manual control,
 //!   usable with or without tower.
+//! - [`bulkhead`]: a lock-free concurrency cap shared across clones, failing
+//!   fast or waiting in a bounded queue.
+//! - [`fallback`]: a degraded answer (a value, a closure or a backup service)
+//!   on chosen failures, marked so callers can tell it apart.
 //!
 //! Shared mechanics live once: the [`clock`] every time-based decision reads
 //! (tokio's, so `tokio::time::pause` drives tests), [`classify`]ing results
@@ -43,7 +47,9 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! //! | `http` | no | [`classify::HttpStatus`] |
+//! | `bulkhead` | yes | [`bulkhead`] |
+//! | `fallback` | yes | [`fallback`] |
+//! | `http` | no | [`classify::HttpStatus`], [`fallback::HttpMark`] |
 //! | `grpc` | no | [`classify::GrpcStatus`] |
 //! | `full` | no | everything |
 //!
@@ -55,9 +61,13 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod breaker;
+#[cfg(feature = "bulkhead")]
+pub mod bulkhead;
 pub mod classify;
 pub mod clock;
 pub mod error;
+#[cfg(feature = "fallback")]
+pub mod fallback;
 pub mod observe;
 
 mod sync;

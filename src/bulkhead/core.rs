@@ -1,0 +1,299 @@
+//! The shared core of one bulkhead: the slot counter and the wait queue.
+//!
+//! # Slots
+//!
+//! `in_flight` counts the slots taken. Taking one is a CAS from `n` to `n + 1`
+//! while `n < max`; giving one back is a `fetch_sub`. No lock is taken on
+//! either path unless someone is waiting.
+//!
+//! # Waiting
+//!
+//! Waiters queue in arrival order under a lock that only the waiting path
+//! takes. `waiting` mirrors the queue's length so that a release can tell,
+//! with one load, whether it must look at the queue at all. A freed slot is
+//! handed straight to the first waiter (the counter stays up), so a waiter
+//! that was woken never has to race for the slot again.
+//!
+//! The one race that matters is a waiter that finds no slot while the last
+//! holder is giving one back: the waiter must not sleep on a slot that nobody
+//! will hand over. Both sides use `SeqCst` in the pattern of Dekker's
+//! algorithm: the waiter raises `waiting` and then tries the counter; the
+//! releaser lowers the counter and then reads `waiting`. In the single total
+//! order of `SeqCst` operations one of the two sees the other: either the
+//! waiter's CAS finds the freed slot, or the releaser sees the waiter and
+//! hands over under the queue lock (which the waiter held while enqueueing).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::Duration;
+
+use crate::observe::{self, Event, Listener};
+use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering};
+
+use super::config::BulkheadConfig;
+
+/// Metric handles, resolved once when the bulkhead is built.
+struct Metrics {
+    in_flight: metrics::Gauge,
+    rejections: metrics::Counter,
+    wait: metrics::Histogram,
+}
+
+/// One queued caller.
+#[derive(Debug, Default)]
+pub(crate) struct Waiter {
+    state: Mutex<WaiterState>,
+}
+
+#[derive(Debug, Default)]
+struct WaiterState {
+    /// A slot was handed over: the counter already counts it for this waiter.
+    granted: bool,
+    waker: Option<Waker>,
+}
+
+/// What asking for a slot with waiting allowed gave.
+pub(crate) enum Enqueued {
+    Acquired,
+    Queued(Arc<Waiter>),
+    Full,
+}
+
+/// What a queued waiter found when it stopped waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Left {
+    /// A slot had been handed over before it could leave: it holds one.
+    Granted,
+    /// It left the queue without a slot.
+    Removed,
+}
+
+pub(crate) struct Core {
+    in_flight: AtomicU64,
+    waiting: AtomicU64,
+    rejected: AtomicU64,
+    max: u64,
+    queue: Mutex<VecDeque<Arc<Waiter>>>,
+    listening: AtomicU32,
+    listeners: Mutex<Arc<[Listener]>>,
+    metrics: Metrics,
+    pub(crate) config: BulkheadConfig,
+}
+
+impl fmt::Debug for Core {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Core")
+            .field("name", &self.config.name())
+            .field("in_flight", &self.in_flight())
+            .field("max", &self.max)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    pub(crate) fn new(config: BulkheadConfig) -> Self {
+        let name = config.name();
+        let metrics = Metrics {
+            in_flight: metrics::gauge!(observe::BULKHEAD_IN_FLIGHT, "name" => name.to_owned()),
+            rejections: metrics::counter!(observe::BULKHEAD_REJECTIONS_TOTAL, "name" => name.to_owned()),
+            wait: metrics::histogram!(observe::BULKHEAD_WAIT_SECONDS, "name" => name.to_owned()),
+        };
+        metrics.in_flight.set(0.0);
+        Self {
+            in_flight: AtomicU64::new(0),
+            waiting: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            max: u64::from(config.max_concurrent),
+            queue: Mutex::new(VecDeque::new()),
+            listening: AtomicU32::new(0),
+            listeners: Mutex::new(Arc::from(Vec::new())),
+            metrics,
+            config,
+        }
+    }
+
+    pub(crate) fn in_flight(&self) -> u64 {
+        // Relaxed: a reading for reports; nothing is published through it.
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn waiting(&self) -> u64 {
+        // Relaxed: as above.
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn rejected(&self) -> u64 {
+        // Relaxed: a plain counter.
+        self.rejected.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn max(&self) -> u64 {
+        self.max
+    }
+
+    /// Takes a slot if one is free, without waiting and without jumping the
+    /// queue: while anyone waits, only the queue gets freed slots.
+    pub(crate) fn try_acquire(&self) -> bool {
+        // SeqCst: pairs with the waiter's increment (see the module docs); a caller
+        // that sees no waiter may barge, and its own release will hand over.
+        if self.config.waits() && self.waiting.load(Ordering::SeqCst) > 0 {
+            return false;
+        }
+        self.take_slot()
+    }
+
+    /// The CAS that takes a slot while fewer than `max` are taken.
+    fn take_slot(&self) -> bool {
+        // Relaxed: only a first guess for the CAS.
+        let mut current = self.in_flight.load(Ordering::Relaxed);
+        loop {
+            if current >= self.max {
+                return false;
+            }
+            // SeqCst on success: the waiter's side of the Dekker pattern (module docs).
+            // No other memory is published through a slot, so a failed CAS is Relaxed.
+            match self.in_flight.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.metrics.in_flight.increment(1.0);
+                    return true;
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Gives a slot back, handing it to the first waiter if there is one.
+    pub(crate) fn release(&self) {
+        // SeqCst: the releaser's side of the Dekker pattern: lower the counter, then
+        // look for waiters.
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.metrics.in_flight.decrement(1.0);
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.hand_over();
+        }
+    }
+
+    /// Hands free slots to waiters, first come first served.
+    fn hand_over(&self) {
+        loop {
+            let waker = {
+                let mut queue = self.queue.lock();
+                if queue.is_empty() || !self.take_slot() {
+                    return;
+                }
+                let waiter = queue.pop_front().expect("the queue is not empty");
+                // SeqCst: `waiting` is only changed under the queue lock; its readers
+                // outside the lock pair with it as described in the module docs.
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                let mut state = waiter.state.lock();
+                state.granted = true;
+                state.waker.take()
+            };
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Takes a slot, or joins the wait queue if there is room in it.
+    pub(crate) fn enqueue(&self, waker: &Waker) -> Enqueued {
+        let mut queue = self.queue.lock();
+        if queue.len() as u64 >= u64::from(self.config.max_waiting) {
+            return Enqueued::Full;
+        }
+        // SeqCst: announce the waiter before trying the counter (module docs).
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        // Behind other waiters, do not try: the slot they wait for is theirs.
+        if queue.is_empty() && self.take_slot() {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Enqueued::Acquired;
+        }
+        let waiter = Arc::new(Waiter {
+            state: Mutex::new(WaiterState {
+                granted: false,
+                waker: Some(waker.clone()),
+            }),
+        });
+        queue.push_back(waiter.clone());
+        Enqueued::Queued(waiter)
+    }
+
+    /// Whether `waiter` holds a slot yet; otherwise remembers `waker`.
+    pub(crate) fn poll_granted(&self, waiter: &Waiter, waker: &Waker) -> bool {
+        let mut state = waiter.state.lock();
+        if state.granted {
+            return true;
+        }
+        match &mut state.waker {
+            Some(current) if current.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+        false
+    }
+
+    /// Takes `waiter` out of the queue, unless a slot was handed to it first.
+    pub(crate) fn leave(&self, waiter: &Arc<Waiter>) -> Left {
+        let mut queue = self.queue.lock();
+        if let Some(position) = queue.iter().position(|w| Arc::ptr_eq(w, waiter)) {
+            queue.remove(position);
+            // SeqCst: see `hand_over`.
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            Left::Removed
+        } else {
+            Left::Granted
+        }
+    }
+
+    /// Counts a refusal and tells whoever listens.
+    pub(crate) fn reject(&self) {
+        // Relaxed: a plain counter.
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        self.metrics.rejections.increment(1);
+        if self.is_listening() {
+            self.emit(&Event::BulkheadRejected {
+                name: self.config.name(),
+            });
+        }
+    }
+
+    /// Records how long a caller waited and whether it got a slot.
+    pub(crate) fn waited(&self, waited: Duration, acquired: bool) {
+        self.metrics.wait.record(waited.as_secs_f64());
+        if self.is_listening() {
+            self.emit(&Event::BulkheadWaited {
+                name: self.config.name(),
+                waited,
+                acquired,
+            });
+        }
+    }
+
+    fn is_listening(&self) -> bool {
+        // Acquire: pairs with the Release in `add_listener`, so the listener list
+        // written before the flag is seen with it.
+        self.listening.load(Ordering::Acquire) != 0
+    }
+
+    pub(crate) fn add_listener(&self, listener: Listener) {
+        {
+            let mut listeners = self.listeners.lock();
+            let mut all: Vec<Listener> = listeners.iter().cloned().collect();
+            all.push(listener);
+            *listeners = Arc::from(all);
+        }
+        // Release: see `is_listening`.
+        self.listening.store(1, Ordering::Release);
+    }
+
+    fn emit(&self, event: &Event<'_>) {
+        let listeners = self.listeners.lock().clone();
+        observe::emit(&listeners, event);
+    }
+}

@@ -59,7 +59,10 @@ fn builder_rejects_out_of_range_values() {
         .build();
     assert_eq!(no_wait.unwrap_err().field(), "wait_for_slot.max_wait");
     let config = BulkheadConfig::default();
-    assert_eq!((config.max_concurrent_calls(), config.max_waiting()), (25, 0));
+    assert_eq!(
+        (config.max_concurrent_calls(), config.max_waiting()),
+        (25, 0)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -76,7 +79,10 @@ async fn cap_is_shared_by_clones_and_a_full_bulkhead_fails_fast() {
     // The third clone is ready at once: it will be refused without touching the inner service.
     assert_ready_ok!(c.poll_ready());
     let mut refused = tokio_test::task::spawn(c.call("c"));
-    assert_eq!(kind_of(assert_ready!(refused.poll())), ErrorKind::BulkheadFull);
+    assert_eq!(
+        kind_of(assert_ready!(refused.poll())),
+        ErrorKind::BulkheadFull
+    );
     assert_eq!(bulkhead.rejected(), 1);
 
     let mut fa = tokio_test::task::spawn(a.call("a"));
@@ -85,7 +91,10 @@ async fn cap_is_shared_by_clones_and_a_full_bulkhead_fails_fast() {
     assert_eq!(request, "a");
     let (request, _reply_b) = handle.next_request().await.unwrap();
     assert_eq!(request, "b");
-    assert!(handle.poll_request().is_pending(), "the refused call never reached the inner service");
+    assert!(
+        handle.poll_request().is_pending(),
+        "the refused call never reached the inner service"
+    );
 
     reply.send_response("ok");
     assert_eq!(assert_ready_ok!(fa.poll()), "ok");
@@ -138,7 +147,10 @@ async fn bounded_wait_runs_out_with_bulkhead_full_and_a_full_queue_refuses_at_on
     tokio::time::advance(Duration::from_millis(1)).await;
     assert!(waiter.is_woken(), "the wait's timer wakes the waiter");
     assert_ready_ok!(waiter.poll_ready());
-    assert_eq!(kind_of(waiter.call("waiter").await), ErrorKind::BulkheadFull);
+    assert_eq!(
+        kind_of(waiter.call("waiter").await),
+        ErrorKind::BulkheadFull
+    );
     assert_eq!(bulkhead.waiting(), 0);
     assert_eq!(bulkhead.in_flight(), 1);
     assert_eq!(bulkhead.rejected(), 2);
@@ -222,7 +234,11 @@ async fn slot_is_released_when_the_inner_future_panics() {
     let mut spawned = service.clone();
     let joined = tokio::spawn(async move { spawned.ready().await?.call(true).await }).await;
     assert!(joined.unwrap_err().is_panic());
-    assert_eq!(bulkhead.in_flight(), 0, "released by a panic in a spawned task");
+    assert_eq!(
+        bulkhead.in_flight(),
+        0,
+        "released by a panic in a spawned task"
+    );
 
     // Caught in place.
     let mut service = service;
@@ -230,7 +246,10 @@ async fn slot_is_released_when_the_inner_future_panics() {
     let caught = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(call)).await;
     assert!(caught.is_err());
     assert_eq!(bulkhead.in_flight(), 0, "released by a caught panic");
-    assert_eq!(service.ready().await.unwrap().call(false).await.unwrap(), "ok");
+    assert_eq!(
+        service.ready().await.unwrap().call(false).await.unwrap(),
+        "ok"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -298,7 +317,10 @@ async fn events_report_refusals_and_waits() {
     drop(permit);
     assert_eq!(
         *seen.lock().unwrap(),
-        vec!["waited test 20ms true".to_string(), "rejected test".to_string()]
+        vec![
+            "waited test 20ms true".to_string(),
+            "rejected test".to_string()
+        ]
     );
 }
 

@@ -8,7 +8,7 @@
 //! starve too. A bulkhead (named after the walls that keep one flooded
 //! compartment from sinking a ship) gives each dependency a fixed number of
 //! slots: when they are all taken, further calls are refused at once with
-//! [`BulkheadFull`](error::BulkheadFull) instead of piling up.
+//! [`BulkheadFull`] instead of piling up.
 //!
 //! Refusing is usually better than queueing: a queue only hides overload until
 //! it turns into latency for everyone. Where a short burst is expected, a

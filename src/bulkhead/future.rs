@@ -50,13 +50,18 @@ use super::BulkheadPermit;
 #[must_use = "futures do nothing unless polled"]
 pub struct Acquire {
     core: Option<Arc<Core>>,
-    waiting: Option<Waiting>,
+    /// Boxed: only the waiting path pays for it, and the service that keeps an
+    /// `Acquire` in its reservation stays small.
+    waiting: Option<Pin<Box<Waiting>>>,
 }
 
-struct Waiting {
-    waiter: Arc<Waiter>,
-    since: Instant,
-    deadline: Pin<Box<Sleep>>,
+pin_project! {
+    struct Waiting {
+        waiter: Arc<Waiter>,
+        since: Instant,
+        #[pin]
+        deadline: Sleep,
+    }
 }
 
 impl Acquire {
@@ -102,24 +107,25 @@ impl Future for Acquire {
                     Enqueued::Acquired => break true,
                     Enqueued::Full => break false,
                     Enqueued::Queued(waiter) => {
-                        this.waiting = Some(Waiting {
+                        this.waiting = Some(Box::pin(Waiting {
                             waiter,
                             since: Instant::now(),
-                            deadline: Box::pin(tokio::time::sleep(core.config.max_wait)),
-                        });
+                            deadline: tokio::time::sleep(core.config.max_wait),
+                        }));
                         // Poll the new timer once so it is registered.
                         continue;
                     }
                 }
             };
-            if core.poll_granted(&waiting.waiter, cx.waker()) {
+            let waiting = waiting.as_mut().project();
+            if core.poll_granted(waiting.waiter, cx.waker()) {
                 break true;
             }
-            if waiting.deadline.as_mut().poll(cx).is_pending() {
+            if waiting.deadline.poll(cx).is_pending() {
                 return Poll::Pending;
             }
             // Out of time; but a slot handed over meanwhile is taken, not wasted.
-            break core.leave(&waiting.waiter) == Left::Granted;
+            break core.leave(waiting.waiter) == Left::Granted;
         };
         let core = this.core.take().expect("checked above");
         this.finish(core, acquired)

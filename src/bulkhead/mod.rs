@@ -53,6 +53,7 @@ pub mod future;
 
 mod config;
 mod core;
+mod keyed;
 mod layer;
 
 use std::fmt;
@@ -66,6 +67,7 @@ use crate::error::BoxError;
 use crate::observe::Event;
 
 pub use self::config::{BulkheadConfig, BulkheadConfigBuilder};
+pub use self::keyed::{KeyedBulkhead, KeyedBulkheadLayer, KeyedBulkheadService};
 pub use self::layer::BulkheadLayer;
 
 use self::core::Core;
@@ -245,12 +247,14 @@ pub struct BulkheadPermit {
 }
 
 impl BulkheadPermit {
+    #[inline]
     pub(crate) fn new(core: Arc<Core>) -> Self {
         Self { core }
     }
 }
 
 impl Drop for BulkheadPermit {
+    #[inline]
     fn drop(&mut self) {
         self.core.release();
     }
@@ -371,7 +375,12 @@ where
         loop {
             match &mut self.reservation {
                 Reservation::None => {
-                    self.reservation = Reservation::Waiting(self.bulkhead.acquire());
+                    // The common case, a free slot, without the waiting machinery.
+                    self.reservation = if self.bulkhead.core.try_acquire() {
+                        Reservation::Held(BulkheadPermit::new(self.bulkhead.core.clone()))
+                    } else {
+                        Reservation::Waiting(self.bulkhead.acquire())
+                    };
                 }
                 Reservation::Waiting(acquire) => {
                     self.reservation = match std::pin::Pin::new(acquire).poll(cx) {

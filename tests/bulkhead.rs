@@ -427,3 +427,69 @@ mod model {
         }
     }
 }
+
+mod keyed {
+    use super::*;
+    use seawall::bulkhead::{KeyedBulkhead, KeyedBulkheadLayer};
+
+    fn one_slot_each(capacity: usize) -> KeyedBulkhead<&'static str> {
+        let config = BulkheadConfig::builder()
+            .name("tenants")
+            .max_concurrent_calls(1)
+            .build()
+            .unwrap();
+        KeyedBulkhead::new(config, capacity).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_key_has_its_own_cap() {
+        let bulkheads = one_slot_each(16);
+        let (inner, mut handle) = mock::pair::<&'static str, &'static str>();
+        let mut service = mock::Spawn::new(
+            KeyedBulkheadLayer::new(bulkheads.clone(), |tenant: &&'static str| *tenant)
+                .layer(inner),
+        );
+
+        assert_ready_ok!(service.poll_ready());
+        let mut a1 = tokio_test::task::spawn(service.call("a"));
+        assert_pending!(a1.poll());
+        assert_ready_ok!(service.poll_ready());
+        let mut a2 = tokio_test::task::spawn(service.call("a"));
+        assert_eq!(kind_of(assert_ready!(a2.poll())), ErrorKind::BulkheadFull);
+        assert_ready_ok!(service.poll_ready());
+        let b1 = service.call("b");
+
+        let (first, reply_a) = handle.next_request().await.unwrap();
+        let (second, reply_b) = handle.next_request().await.unwrap();
+        assert_eq!(
+            (first, second),
+            ("a", "b"),
+            "the refused call never reached the inner service"
+        );
+        reply_b.send_response("b done");
+        assert_eq!(b1.await.unwrap(), "b done");
+        reply_a.send_response("a done");
+        assert_eq!(assert_ready_ok!(a1.poll()), "a done");
+
+        let a = bulkheads.peek(&"a").unwrap();
+        assert_eq!((a.name(), a.in_flight(), a.rejected()), ("tenants/a", 0, 1));
+    }
+
+    #[test]
+    fn a_new_key_evicts_the_least_recently_used_idle_bulkhead() {
+        let bulkheads = one_slot_each(2);
+        let _busy = bulkheads.get(&"a").try_acquire().unwrap();
+        bulkheads.get(&"b");
+        bulkheads.get(&"c");
+        assert_eq!(bulkheads.len(), 2);
+        assert!(bulkheads.peek(&"a").is_some(), "a busy bulkhead is kept");
+        assert!(bulkheads.peek(&"b").is_none(), "the idle one went");
+
+        // All busy: the least recently used goes anyway, so memory stays bounded.
+        let _also_busy = bulkheads.get(&"c").try_acquire().unwrap();
+        bulkheads.get(&"d");
+        assert_eq!(bulkheads.len(), 2);
+        assert!(bulkheads.peek(&"a").is_none());
+        assert!(KeyedBulkhead::<String>::new(BulkheadConfig::default(), 0).is_err());
+    }
+}

@@ -29,7 +29,9 @@
 //! # Events
 //!
 //! Listeners registered on a [`Breaker`](crate::breaker::Breaker) receive an
-//! [`Event`] for every transition, rejection and recorded call. With no
+//! [`Event`] for every transition, rejection and recorded call; on a
+//! `Bulkhead`, for every refusal and every wait for a slot; on a
+//! `FallbackLayer`, for every fallback taken or failed. With no
 //! listener registered, none is built and the success path does not look for
 //! one. A listener that panics is caught; the breaker carries on.
 

@@ -105,7 +105,7 @@ async fn uncovered_errors_pass_through_unchanged() {
 
 #[tokio::test(start_paused = true)]
 async fn closure_receives_the_error_it_covers_for() {
-    let mut service = FallbackLayer::with_fn(|err: SharedError| async move {
+    let mut service = FallbackLayer::with_fn(|err| async move {
         let price = if err.to_string().contains("reset") {
             1
         } else {

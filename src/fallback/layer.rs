@@ -7,7 +7,7 @@ use tower_layer::Layer;
 use crate::observe::{Event, Listener};
 
 use super::recover::{FallbackFn, FallbackService, FallbackValue};
-use super::{AcceptResponses, Fallback, FallbackOn, NoMark, Shared};
+use super::{AcceptResponses, Fallback, FallbackOn, NoMark, Shared, SharedError};
 
 /// Wraps services in a [`Fallback`].
 ///
@@ -59,16 +59,19 @@ impl<F> FallbackLayer<FallbackFn<F>> {
     /// [`FailedResponse`](super::error::FailedResponse)).
     ///
     /// ```
-    /// use seawall::fallback::{FallbackLayer, SharedError};
+    /// use seawall::fallback::FallbackLayer;
     /// use seawall::ErrorKind;
     ///
-    /// let layer = FallbackLayer::with_fn(|err: SharedError| async move {
+    /// let layer = FallbackLayer::with_fn(|err| async move {
     ///     let note = format!("cached answer ({})", ErrorKind::of(&*err).as_str());
     ///     Ok::<_, std::io::Error>(note)
     /// });
     /// # drop(layer);
     /// ```
-    pub fn with_fn(f: F) -> Self {
+    pub fn with_fn<Fut>(f: F) -> Self
+    where
+        F: Fn(SharedError) -> Fut,
+    {
         Self::new(FallbackFn::new(f))
     }
 }

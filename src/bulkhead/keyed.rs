@@ -28,6 +28,12 @@ use super::{Bulkhead, BulkheadConfig};
 
 /// A bounded set of bulkheads, one per key.
 ///
+/// At most `capacity` bulkheads are kept. A new key beyond that drops the
+/// least recently used *idle* bulkhead (nothing in flight, nobody waiting),
+/// or, if every kept one is busy, the least recently used busy one, whose
+/// calls in flight keep their slots: until they finish, that key may run more
+/// calls than its cap. Memory stays bounded whatever the keys.
+///
 /// ```
 /// use seawall::bulkhead::{BulkheadConfig, KeyedBulkhead};
 ///
@@ -93,7 +99,7 @@ impl<K: Hash + Eq + Clone + fmt::Display> KeyedBulkhead<K> {
     }
 
     /// The bulkhead for `key`, made if it is new (dropping another when full,
-    /// as the [module docs](self) describe).
+    /// as described on [`KeyedBulkhead`]).
     pub fn get(&self, key: &K) -> Bulkhead {
         let shared = &self.shared;
         // Relaxed: a logical clock for recency; ties and reorderings only blur LRU order.

@@ -10,18 +10,24 @@
 //!
 //! Waiters queue in arrival order under a lock that only the waiting path
 //! takes. `waiting` mirrors the queue's length so that a release can tell,
-//! with one load, whether it must look at the queue at all. A freed slot is
-//! handed straight to the first waiter (the counter stays up), so a waiter
-//! that was woken never has to race for the slot again.
+//! with one atomic operation, whether it must look at the queue at all. A
+//! freed slot is handed straight to the first waiter (the counter stays up),
+//! so a waiter that was woken never has to race for the slot again.
 //!
 //! The one race that matters is a waiter that finds no slot while the last
 //! holder is giving one back: the waiter must not sleep on a slot that nobody
-//! will hand over. Both sides use `SeqCst` in the pattern of Dekker's
-//! algorithm: the waiter raises `waiting` and then tries the counter; the
-//! releaser lowers the counter and then reads `waiting`. In the single total
-//! order of `SeqCst` operations one of the two sees the other: either the
-//! waiter's CAS finds the freed slot, or the releaser sees the waiter and
-//! hands over under the queue lock (which the waiter held while enqueueing).
+//! will hand over. The waiter raises `waiting` and then reads the counter; the
+//! releaser lowers the counter and then reads `waiting`, both reads of
+//! `waiting` being read-modify-writes (`AcqRel`). Read-modify-writes of one
+//! atomic are totally ordered and each reads the one before it, so either
+//! the releaser's comes later and sees the waiter (and hands over under the
+//! queue lock, which the waiter held while enqueueing), or the waiter's comes
+//! later, acquires the releaser's, and so sees the lowered counter. Plain
+//! `SeqCst` loads would do the same on paper, but this argument needs only
+//! acquire/release, which the loom tests below check exactly.
+//!
+//! A bulkhead that does not wait never reads `waiting` on release: its
+//! release is a single `fetch_sub`.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -140,29 +146,33 @@ impl Core {
     /// queue: while anyone waits, only the queue gets freed slots.
     #[inline]
     pub(crate) fn try_acquire(&self) -> bool {
-        // SeqCst: pairs with the waiter's increment (see the module docs); a caller
-        // that sees no waiter may barge, and its own release will hand over.
-        if self.config.waits() && self.waiting.load(Ordering::SeqCst) > 0 {
+        // Relaxed: only fairness rides on this look (a caller that misses a new
+        // waiter barges once, and its own release hands over); no wakeup does.
+        if self.config.waits() && self.waiting.load(Ordering::Relaxed) > 0 {
             return false;
         }
-        self.take_slot()
+        // Relaxed: a caller that does not wait needs no ordering with releases; a
+        // stale "full" is a refusal that could as well have come a moment earlier.
+        self.take_slot(Ordering::Relaxed)
     }
 
-    /// The CAS that takes a slot while fewer than `max` are taken.
+    /// The CAS that takes a slot while fewer than `max` are taken. `read` is
+    /// the ordering of the first look at the counter, which alone may decide
+    /// that there is no slot.
     #[inline]
-    fn take_slot(&self) -> bool {
-        // Relaxed: only a first guess for the CAS.
-        let mut current = self.in_flight.load(Ordering::Relaxed);
+    fn take_slot(&self, read: Ordering) -> bool {
+        let mut current = self.in_flight.load(read);
         loop {
             if current >= self.max {
                 return false;
             }
-            // SeqCst on success: the waiter's side of the Dekker pattern (module docs).
-            // No other memory is published through a slot, so a failed CAS is Relaxed.
+            // Acquire on success pairs with the Release of `release`, so a slot is
+            // taken only after its previous holder's release is complete. No other
+            // memory is published through a slot, so a failed CAS is Relaxed.
             match self.in_flight.compare_exchange_weak(
                 current,
                 current + 1,
-                Ordering::SeqCst,
+                Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
@@ -177,11 +187,13 @@ impl Core {
     /// Gives a slot back, handing it to the first waiter if there is one.
     #[inline]
     pub(crate) fn release(&self) {
-        // SeqCst: the releaser's side of the Dekker pattern: lower the counter, then
-        // look for waiters.
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        // Release: see `take_slot`; the read-modify-write on `waiting` below
+        // publishes this decrement to a waiter that acquires it (module docs).
+        self.in_flight.fetch_sub(1, Ordering::Release);
         self.metrics.in_flight.decrement(1.0);
-        if self.waiting.load(Ordering::SeqCst) > 0 {
+        // AcqRel read-modify-write, not a load: the releaser's side of the race in the
+        // module docs.
+        if self.config.waits() && self.waiting.fetch_add(0, Ordering::AcqRel) > 0 {
             self.hand_over();
         }
     }
@@ -193,13 +205,15 @@ impl Core {
         loop {
             let waker = {
                 let mut queue = self.queue.lock();
-                if queue.is_empty() || !self.take_slot() {
+                // Relaxed first look: the queue lock orders this after every earlier
+                // hand-over, and this thread's own `fetch_sub` is visible to it.
+                if queue.is_empty() || !self.take_slot(Ordering::Relaxed) {
                     return;
                 }
                 let waiter = queue.pop_front().expect("the queue is not empty");
-                // SeqCst: `waiting` is only changed under the queue lock; its readers
-                // outside the lock pair with it as described in the module docs.
-                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                // AcqRel: `waiting` is only changed under the queue lock; every change
+                // joins the chain of read-modify-writes the module docs rely on.
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
                 let mut state = waiter.state.lock();
                 state.granted = true;
                 state.waker.take()
@@ -216,11 +230,14 @@ impl Core {
         if queue.len() as u64 >= u64::from(self.config.max_waiting) {
             return Enqueued::Full;
         }
-        // SeqCst: announce the waiter before trying the counter (module docs).
-        self.waiting.fetch_add(1, Ordering::SeqCst);
+        // AcqRel: announce the waiter before reading the counter; acquires a
+        // releaser's earlier read-modify-write and with it its decrement (module docs).
+        self.waiting.fetch_add(1, Ordering::AcqRel);
         // Behind other waiters, do not try: the slot they wait for is theirs.
-        if queue.is_empty() && self.take_slot() {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        // Relaxed first look: the acquire above already orders it after any release
+        // whose read-modify-write on `waiting` came first.
+        if queue.is_empty() && self.take_slot(Ordering::Relaxed) {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Enqueued::Acquired;
         }
         let waiter = Arc::new(Waiter {
@@ -251,8 +268,8 @@ impl Core {
         let mut queue = self.queue.lock();
         if let Some(position) = queue.iter().position(|w| Arc::ptr_eq(w, waiter)) {
             queue.remove(position);
-            // SeqCst: see `hand_over`.
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            // AcqRel: see `hand_over`.
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
             Left::Removed
         } else {
             Left::Granted

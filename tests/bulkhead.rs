@@ -425,6 +425,81 @@ mod model {
             }
             prop_assert_eq!(bulkhead.rejected(), refused);
         }
+
+        /// Takes, waits, gives and cancellations against a model with a FIFO
+        /// queue: every caller gets a slot exactly when the model says, in
+        /// arrival order, and no slot is ever lost or doubled.
+        #[test]
+        fn wait_queue_matches_a_fifo_model(
+            max in 1u32..4,
+            max_waiting in 1u32..4,
+            ops in proptest::collection::vec((0u8..4, any::<u8>()), 0..120),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            let _context = runtime.enter();
+            let bulkhead = waiting_bulkhead(max, max_waiting, Duration::from_secs(3600));
+            // The model: slots held, and the queue of waiter ids.
+            let mut held = Vec::new();
+            let mut queue: std::collections::VecDeque<usize> = Default::default();
+            let mut waiters = std::collections::HashMap::new();
+            let mut next_id = 0usize;
+            for (op, pick) in ops {
+                match op {
+                    // A caller that does not wait.
+                    0 => {
+                        let expected = queue.is_empty() && held.len() < max as usize;
+                        let result = bulkhead.try_acquire();
+                        prop_assert_eq!(result.is_ok(), expected);
+                        if let Ok(permit) = result { held.push(permit); }
+                    }
+                    // A caller that waits.
+                    1 => {
+                        let mut acquire = tokio_test::task::spawn(bulkhead.acquire());
+                        let free = queue.is_empty() && held.len() < max as usize;
+                        match acquire.poll() {
+                            std::task::Poll::Ready(Ok(permit)) => { prop_assert!(free); held.push(permit); }
+                            std::task::Poll::Ready(Err(_)) => {
+                                prop_assert!(!free && queue.len() >= max_waiting as usize);
+                            }
+                            std::task::Poll::Pending => {
+                                prop_assert!(!free && queue.len() < max_waiting as usize);
+                                queue.push_back(next_id);
+                                waiters.insert(next_id, acquire);
+                                next_id += 1;
+                            }
+                        }
+                    }
+                    // A holder finishes: the slot goes to the first waiter.
+                    2 if !held.is_empty() => {
+                        let index = pick as usize % held.len();
+                        drop(held.swap_remove(index));
+                        if let Some(first) = queue.pop_front() {
+                            let mut acquire = waiters.remove(&first).unwrap();
+                            prop_assert!(acquire.is_woken());
+                            match acquire.poll() {
+                                std::task::Poll::Ready(Ok(permit)) => held.push(permit),
+                                other => prop_assert!(false, "the first waiter got {:?}", other.map(|r| r.is_ok())),
+                            }
+                        }
+                    }
+                    // A waiter gives up.
+                    3 if !queue.is_empty() => {
+                        let id = queue.remove(pick as usize % queue.len()).unwrap();
+                        drop(waiters.remove(&id));
+                    }
+                    _ => {}
+                }
+                for id in &queue {
+                    prop_assert!(waiters.get_mut(id).unwrap().poll().is_pending(), "waiter {} jumped the queue", id);
+                }
+                prop_assert_eq!(bulkhead.in_flight() as usize, held.len());
+                prop_assert_eq!(bulkhead.waiting() as usize, queue.len());
+            }
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! The bulkhead: the cap, failing fast, the bounded wait, and slots that come
 //! back however a call ends.
 
+#![cfg(feature = "bulkhead")]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

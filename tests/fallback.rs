@@ -1,6 +1,8 @@
 //! The fallback: where the degraded answer comes from, which failures it
 //! covers, how it is marked, and what happens when it fails too.
 
+#![cfg(all(feature = "fallback", feature = "bulkhead"))]
+
 use std::error::Error as StdError;
 use std::sync::{Arc, Mutex};
 

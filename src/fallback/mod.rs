@@ -27,6 +27,14 @@
 //! whose source is the original failure: `ErrorKind::of` still reports what
 //! went wrong first.
 //!
+//! # Cost
+//!
+//! A call that needs no fallback pays for preparing one: an `Arc` clone for
+//! the shared policy and one for a value or closure source, or a clone of the
+//! request and of the backup service (see [`recover`]). A call that falls
+//! back also turns its error into a [`SharedError`] (one allocation) and looks
+//! up its metric handles by name.
+//!
 //! ```
 //! use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer};
 //! use seawall::fallback::FallbackLayer;

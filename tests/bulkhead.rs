@@ -128,6 +128,17 @@ async fn a_slot_is_held_while_the_inner_service_is_not_ready() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_slot_is_given_back_when_the_inner_service_fails_to_get_ready() {
+    let bulkhead = bulkhead(1);
+    let (service, mut handle) = service(&bulkhead);
+    let mut service = mock::Spawn::new(service);
+    handle.send_error("connection pool closed");
+    let err = assert_ready!(service.poll_ready()).unwrap_err();
+    assert_eq!(err.to_string(), "connection pool closed");
+    assert_eq!(bulkhead.in_flight(), 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn bounded_wait_runs_out_with_bulkhead_full_and_a_full_queue_refuses_at_once() {
     let bulkhead = waiting_bulkhead(1, 1, Duration::from_millis(100));
     let (service, _handle) = service(&bulkhead);

@@ -366,6 +366,29 @@ mod loom_tests {
         });
     }
 
+    /// A waiter giving up while the holder releases: it either leaves without
+    /// a slot (and the slot stays free) or finds it was handed one.
+    #[test]
+    fn loom_a_waiter_leaving_during_a_release_loses_no_slot() {
+        loom::model(|| {
+            let core = core(1, 1);
+            assert!(core.try_acquire());
+            let waker = futures::task::noop_waker();
+            let Enqueued::Queued(waiter) = core.enqueue(&waker) else {
+                panic!("full: the waiter queues");
+            };
+            let releaser = {
+                let core = core.clone();
+                loom::thread::spawn(move || core.release())
+            };
+            let left = core.leave(&waiter);
+            releaser.join().unwrap();
+            let expected = u64::from(left == Left::Granted);
+            assert_eq!(core.in_flight(), expected);
+            assert_eq!(core.waiting(), 0);
+        });
+    }
+
     /// Two holders releasing at once with two waiters queued: both waiters
     /// get a slot, and the count never passes the cap.
     #[test]

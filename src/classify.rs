@@ -89,6 +89,9 @@ fn outcome_of_error<E: 'static>(err: &E) -> Outcome {
         // An inner breaker's rejection means that dependency is already known to be down:
         // it is a failure of this call too.
         ErrorKind::BreakerOpen | ErrorKind::Other => Outcome::Failure,
+        // A full bulkhead is this process's own overload: the call never reached the
+        // dependency, so it says nothing about it.
+        ErrorKind::BulkheadFull => Outcome::Ignored,
     }
 }
 

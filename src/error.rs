@@ -28,11 +28,27 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 pub enum ErrorKind {
     /// A circuit breaker refused the call: [`BreakerOpen`](crate::breaker::error::BreakerOpen).
     BreakerOpen,
+    /// A bulkhead had no free slot: [`BulkheadFull`](crate::bulkhead::error::BulkheadFull).
+    /// Local overload, not a fault of the dependency.
+    BulkheadFull,
     /// Not a seawall error: the inner service's own failure.
     Other,
 }
 
 impl ErrorKind {
+    /// The kind's name in `snake_case`, as used in metric labels.
+    ///
+    /// ```
+    /// assert_eq!(seawall::ErrorKind::BreakerOpen.as_str(), "breaker_open");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BreakerOpen => "breaker_open",
+            Self::BulkheadFull => "bulkhead_full",
+            Self::Other => "other",
+        }
+    }
+
     /// Finds the first seawall error in `err` or its `source()` chain.
     pub fn of(err: &(dyn StdError + 'static)) -> Self {
         let mut current: Option<&(dyn StdError + 'static)> = Some(err);
@@ -48,6 +64,10 @@ impl ErrorKind {
     fn of_one(err: &(dyn StdError + 'static)) -> Option<Self> {
         if err.is::<crate::breaker::error::BreakerOpen>() {
             return Some(Self::BreakerOpen);
+        }
+        #[cfg(feature = "bulkhead")]
+        if err.is::<crate::bulkhead::error::BulkheadFull>() {
+            return Some(Self::BulkheadFull);
         }
         None
     }

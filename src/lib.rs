@@ -9,6 +9,10 @@
 //! - [`health`] (feature `health`): liveness, readiness and a detailed report
 //!   from breakers and cached checks, a drain for graceful shutdown, an HTTP
 //!   service and (feature `tonic`) a `grpc.health.v1` bridge.
+//! - [`bulkhead`]: a lock-free concurrency cap shared across clones, failing
+//!   fast or waiting in a bounded queue.
+//! - [`fallback`]: a degraded answer (a value, a closure or a backup service)
+//!   on chosen failures, marked so callers can tell it apart.
 //!
 //! Shared mechanics live once: the [`clock`] every time-based decision reads
 //! (tokio's, so `tokio::time::pause` drives tests), [`classify`]ing results
@@ -46,7 +50,9 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! //! | `http` | no | [`classify::HttpStatus`] |
+//! | `bulkhead` | yes | [`bulkhead`] |
+//! | `fallback` | yes | [`fallback`] |
+//! | `http` | no | [`classify::HttpStatus`], [`fallback::HttpMark`] |
 //! | `grpc` | no | [`classify::GrpcStatus`] |
 //! | `health` | no | [`health`]: the registry, the in-flight layer and the HTTP endpoints |
 //! | `tonic` | no | `health::grpc`: the tonic-health bridge |
@@ -60,11 +66,15 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod breaker;
+#[cfg(feature = "bulkhead")]
+pub mod bulkhead;
 pub mod classify;
 pub mod clock;
 pub mod error;
 #[cfg(feature = "health")]
 pub mod health;
+#[cfg(feature = "fallback")]
+pub mod fallback;
 pub mod observe;
 
 mod sync;

@@ -17,6 +17,11 @@
 //! | `seawall_breaker_transitions_total` | counter | `name`, `from`, `to` | state transitions |
 //! | `seawall_breaker_failure_rate` | gauge | `name` | failure rate of the window, 0 to 1, whenever the window is evaluated |
 //! | `seawall_breaker_slow_call_rate` | gauge | `name` | slow-call rate of the window, 0 to 1, likewise |
+//! | `seawall_bulkhead_in_flight` | gauge | `name` | slots of a bulkhead taken now |
+//! | `seawall_bulkhead_rejections_total` | counter | `name` | calls a bulkhead refused (full, queue full, or wait ran out) |
+//! | `seawall_bulkhead_wait_seconds` | histogram | `name` | how long callers queued for a slot, whether they got one or not (callers that did not queue are not recorded) |
+//! | `seawall_fallback_taken_total` | counter | `name`, `cause` (an [`ErrorKind`](crate::ErrorKind) name or `response`) | degraded answers a fallback produced |
+//! | `seawall_fallback_failed_total` | counter | `name`, `cause` | fallbacks that themselves failed |
 //!
 //!
 //! With the `health` feature, the health registry adds:
@@ -36,7 +41,9 @@
 //! # Events
 //!
 //! Listeners registered on a [`Breaker`](crate::breaker::Breaker) receive an
-//! [`Event`] for every transition, rejection and recorded call. With no
+//! [`Event`] for every transition, rejection and recorded call; on a
+//! `Bulkhead`, for every refusal and every wait for a slot; on a
+//! `FallbackLayer`, for every fallback taken or failed. With no
 //! listener registered, none is built and the success path does not look for
 //! one. A listener that panics is caught; the breaker carries on.
 
@@ -65,6 +72,16 @@ pub const HEALTH_OVERALL_STATUS: &str = "seawall_health_overall_status";
 pub const HEALTH_READY: &str = "seawall_health_ready";
 /// Requests in flight, as counted by the health registry's in-flight layer.
 pub const HEALTH_IN_FLIGHT: &str = "seawall_health_in_flight";
+/// Slots of a bulkhead taken now.
+pub const BULKHEAD_IN_FLIGHT: &str = "seawall_bulkhead_in_flight";
+/// Calls a bulkhead refused.
+pub const BULKHEAD_REJECTIONS_TOTAL: &str = "seawall_bulkhead_rejections_total";
+/// How long callers waited for a bulkhead slot, in seconds.
+pub const BULKHEAD_WAIT_SECONDS: &str = "seawall_bulkhead_wait_seconds";
+/// Degraded answers produced by a fallback, by `cause`.
+pub const FALLBACK_TAKEN_TOTAL: &str = "seawall_fallback_taken_total";
+/// Fallbacks that failed themselves, by `cause`.
+pub const FALLBACK_FAILED_TOTAL: &str = "seawall_fallback_failed_total";
 
 /// Something that happened in a seawall component.
 ///
@@ -116,6 +133,39 @@ pub enum Event<'a> {
         slow: bool,
         /// How long it took, when the breaker measured it.
         duration: Option<Duration>,
+    },
+    /// A bulkhead refused a call.
+    #[cfg(feature = "bulkhead")]
+    BulkheadRejected {
+        /// The bulkhead's name.
+        name: &'a str,
+    },
+    /// A caller stopped waiting for a bulkhead slot.
+    #[cfg(feature = "bulkhead")]
+    BulkheadWaited {
+        /// The bulkhead's name.
+        name: &'a str,
+        /// How long it waited.
+        waited: Duration,
+        /// Whether it got a slot (otherwise it was refused).
+        acquired: bool,
+    },
+    /// A fallback produced a degraded answer.
+    #[cfg(feature = "fallback")]
+    FallbackTaken {
+        /// The fallback's name.
+        name: &'a str,
+        /// What it fell back from.
+        cause: crate::fallback::Cause,
+    },
+    /// A fallback failed itself; the caller gets a
+    /// [`FallbackFailed`](crate::fallback::error::FallbackFailed) error.
+    #[cfg(feature = "fallback")]
+    FallbackFailed {
+        /// The fallback's name.
+        name: &'a str,
+        /// What it fell back from.
+        cause: crate::fallback::Cause,
     },
 }
 

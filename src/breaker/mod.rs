@@ -88,6 +88,8 @@ pub mod future;
 mod config;
 mod keyed;
 mod layer;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod state;
 mod window;
 

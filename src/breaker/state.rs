@@ -735,6 +735,19 @@ impl Core {
         observe::emit(&listeners, event);
     }
 
+    /// The current half-open generation's probes as (in flight, completed),
+    /// for the model checks; zeros outside half-open.
+    #[cfg(all(test, loom))]
+    pub(crate) fn probe_counts(&self) -> (u64, u64) {
+        let word = self.load();
+        if word.state() != State::HalfOpen {
+            return (0, 0);
+        }
+        // Acquire: pairs with the AcqRel of `take_probe` and `record_probe`.
+        let probes = Probes::unpack(self.probes.load(Ordering::Acquire), word.generation());
+        (probes.in_flight, probes.completed)
+    }
+
     /// A consistent-enough view for the handle. Never changes the state.
     pub(crate) fn metrics(&self) -> BreakerMetrics {
         let word = self.load();

@@ -402,7 +402,7 @@ impl Core {
                 return;
             }
             // Buckets may have slid out of the window: look at it again below.
-            return self.evaluate(word, self.window.counts(now), now);
+            return self.evaluate(word, self.window.counts(now));
         }
         if word.generation() != generation || !word.state().records_window() {
             return;
@@ -429,7 +429,7 @@ impl Core {
                 if !(word.armed() || note.new_bucket) {
                     return;
                 }
-                return self.evaluate(word, self.window.counts(now), now);
+                return self.evaluate(word, self.window.counts(now));
             }
             _ => self.window.record_notable(now, failed, slow),
         };
@@ -443,10 +443,10 @@ impl Core {
         };
         let run_trips = self.config.consecutive_failures.is_some_and(|n| run >= n);
         if run_trips && word.state() == State::Closed {
-            self.trip(word, counts, now);
+            self.trip(word, counts);
             return;
         }
-        self.evaluate(word, counts, now);
+        self.evaluate(word, counts);
     }
 
     /// Ends a run of consecutive failures, touching the shared line only when
@@ -473,7 +473,7 @@ impl Core {
 
     /// Looks at the closed window: trips when a threshold is reached, and keeps
     /// the ARMED flag true exactly while a success alone could trip it.
-    fn evaluate(&self, word: Word, counts: Counts, now: u64) {
+    fn evaluate(&self, word: Word, counts: Counts) {
         let config = &self.config;
         let minimum = config.minimum_calls_in(State::Closed);
         self.publish_rates(counts, minimum);
@@ -481,7 +481,7 @@ impl Core {
             return;
         }
         if config.rates_trip(counts.calls, counts.failures, counts.slow, minimum) {
-            self.trip(word, counts, now);
+            self.trip(word, counts);
             return;
         }
         // Below the minimum, successes only add calls; once the window reaches the
@@ -504,8 +504,11 @@ impl Core {
         }
     }
 
-    fn trip(&self, word: Word, counts: Counts, now: u64) {
-        if self.transition(word, State::Open, now).is_ok() {
+    /// Opens from `word`. The open wait starts now: the clock is read here, as
+    /// a recorder's `now` is only a real reading when its config measures time
+    /// (otherwise it is 0, which would date the wait from the clock's origin).
+    fn trip(&self, word: Word, counts: Counts) {
+        if self.transition(word, State::Open, self.now()).is_ok() {
             *self.tripped_with.lock() = counts;
         }
     }
@@ -595,7 +598,7 @@ impl Core {
             slow: probes.slow,
         };
         if reopen {
-            self.trip(word, counts, now);
+            self.trip(word, counts);
         } else {
             let _ = self.transition(word, State::Closed, now);
         }
@@ -787,5 +790,39 @@ impl Core {
             not_permitted_calls: self.rejections.load(Ordering::Relaxed),
             time_until_probe,
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::time::Duration;
+
+    use crate::breaker::{Breaker, BreakerConfig, OpenWait, State};
+    use crate::clock::Clock;
+
+    /// The open wait starts when the breaker trips, not at the clock's origin,
+    /// also when nothing else in the config reads the clock.
+    #[test]
+    fn open_wait_starts_at_the_trip() {
+        let (clock, hand) = Clock::manual();
+        let config = BreakerConfig::builder()
+            .count_window(2)
+            .minimum_calls(2)
+            .permitted_calls_in_half_open(1)
+            .open_wait(OpenWait::fixed(Duration::from_secs(1)))
+            .clock(clock)
+            .build()
+            .unwrap();
+        let breaker = Breaker::new(config);
+        hand.advance(Duration::from_secs(10));
+        breaker.try_acquire().unwrap().failure();
+        breaker.try_acquire().unwrap().failure();
+        assert_eq!(breaker.state(), State::Open);
+        let open = breaker.try_acquire().expect_err("open for its whole wait");
+        assert_eq!(open.retry_after(), Some(Duration::from_secs(1)));
+        hand.advance(Duration::from_millis(1001));
+        breaker.try_acquire().unwrap().failure();
+        assert_eq!(breaker.state(), State::Open, "a failed probe reopens");
+        assert!(breaker.try_acquire().is_err(), "and waits again");
     }
 }

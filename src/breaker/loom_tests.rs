@@ -249,6 +249,25 @@ fn loom_concurrent_failures_trip_once() {
     });
 }
 
+/// A listener registered while the last probe decides does not void the
+/// decision: half-open closes (it would otherwise wait for probes forever).
+#[test]
+fn loom_listener_does_not_void_a_decision() {
+    loom::model(|| {
+        let (breaker, hand) = breaker(|b| b.permitted_calls_in_half_open(1));
+        open_and_expire(&breaker, &hand);
+        let probe = breaker.try_acquire().expect("half-open");
+        let decide = spawn(1, move || probe.success());
+        let listen = {
+            let breaker = breaker.clone();
+            spawn(2, move || breaker.on_event(|_: &Event<'_>| {}))
+        };
+        decide.join().unwrap();
+        listen.join().unwrap();
+        assert_eq!(breaker.state(), State::Closed);
+    });
+}
+
 /// Two probes permitted: one probe is cancelled while another succeeds and a
 /// third thread resets the breaker. Afterwards half-open has either been left
 /// exactly once (by the reset or by its probes' decision), or it can still take

@@ -604,8 +604,9 @@ impl Core {
         }
     }
 
-    /// Moves from `from` to `to` with one CAS. Returns the new word, or the word
-    /// found instead when another thread moved first.
+    /// Moves from `from` to `to` with one CAS (repeated only while nothing but a
+    /// flag changed). Returns the new word, or the word found instead when
+    /// another thread moved first.
     pub(crate) fn transition(&self, from: Word, to: State, now: u64) -> Result<Word, Word> {
         let reopenings = match (from.state(), to) {
             (State::HalfOpen, State::Open) => from.reopenings() + 1,
@@ -622,29 +623,39 @@ impl Core {
             _ => None,
         };
         let deadline_ms = deadline.map(|nanos| nanos.div_ceil(NANOS_PER_MS));
-        let next = Word::new(
-            to,
-            from.generation().wrapping_add(1),
-            reopenings,
-            deadline_ms,
-        )
-        .with_flag(LISTENING, from.listening());
         if to.records_window() {
             // Fresh metrics for the new state, in place before the CAS publishes it.
             self.window.reset();
             self.consecutive_failures.store(0, Ordering::Relaxed);
         }
-        // AcqRel: Release publishes the window reset to every thread that loads the new
-        // word; Acquire orders this winner after the transition it replaced.
-        match self
-            .word
-            .compare_exchange(from.0, next.0, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => {
-                self.on_transition(from.state(), next);
-                Ok(next)
+        let mut from = from;
+        loop {
+            let next = Word::new(
+                to,
+                from.generation().wrapping_add(1),
+                reopenings,
+                deadline_ms,
+            )
+            .with_flag(LISTENING, from.listening());
+            // AcqRel: Release publishes the window reset to every thread that loads the
+            // new word; Acquire orders this winner after the transition it replaced, and
+            // on failure lets the retry below build on the word it found.
+            match self
+                .word
+                .compare_exchange(from.0, next.0, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    self.on_transition(from.state(), next);
+                    return Ok(next);
+                }
+                // Only a flag moved (ARMED, or LISTENING from a new listener): flags never
+                // change the generation, so this is still the state the transition was
+                // decided for, and giving up would lose the decision.
+                Err(actual) if Word(actual).generation() == from.generation() => {
+                    from = Word(actual);
+                }
+                Err(actual) => return Err(Word(actual)),
             }
-            Err(actual) => Err(Word(actual)),
         }
     }
 

@@ -307,9 +307,21 @@ impl Core {
     fn take_probe(&self, word: Word) -> Result<(), Option<Word>> {
         let generation = word.generation();
         let permitted = u64::from(self.config.permitted_probes);
-        // Relaxed load: the CAS below validates whatever was read.
-        let mut raw = self.probes.load(Ordering::Relaxed);
+        // Acquire (here and on a failed CAS): a word tagged by a newer generation was
+        // written by a thread that had loaded that generation's state word, so the check
+        // below is then sure to see it too.
+        let mut raw = self.probes.load(Ordering::Acquire);
         loop {
+            if raw as u16 != generation {
+                // The counters belong to another half-open generation: an older one, and
+                // this is our first probe, or a newer one, and ours is over. Only the
+                // current generation may claim them; a thread that read an older state
+                // word would otherwise wipe the counts of the probes in flight now.
+                let now_word = self.load();
+                if now_word.generation() != generation {
+                    return Err(Some(now_word));
+                }
+            }
             let mut probes = Probes::unpack(raw, generation);
             if probes.in_flight + probes.completed >= permitted {
                 let now_word = self.load();
@@ -322,7 +334,7 @@ impl Core {
                 raw,
                 probes.pack(generation),
                 Ordering::AcqRel,
-                Ordering::Relaxed,
+                Ordering::Acquire,
             ) {
                 Ok(_) => {
                     // The state may have moved on between reading the word and taking the

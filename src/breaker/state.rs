@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use crate::classify::Outcome;
 use crate::observe::{self, Event, Listener};
-use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering};
+use crate::sync::{AtomicU64, Mutex, Ordering};
 
 use super::config::{BreakerConfig, HalfOpenTimeout};
 use super::error::BreakerOpen;
@@ -199,7 +199,6 @@ const SUCCESS_PUBLISH_EVERY: u64 = 1024;
 pub(crate) struct Core {
     word: AtomicU64,
     probes: AtomicU64,
-    consecutive_failures: AtomicU32,
     rejections: AtomicU64,
     window: Closed,
     /// The window that last tripped the breaker, readable while it is open.
@@ -227,7 +226,6 @@ impl Core {
             Self {
                 word: AtomicU64::new(Word::new(State::Closed, 0, 0, None).0),
                 probes: AtomicU64::new(0),
-                consecutive_failures: AtomicU32::new(0),
                 rejections: AtomicU64::new(0),
                 window: Closed::new(config.window, stripes),
                 tripped_with: Mutex::new(Counts::default()),
@@ -443,32 +441,28 @@ impl Core {
                 }
                 return self.evaluate(word, self.window.counts(now));
             }
-            _ => self.window.record_notable(now, failed, slow),
+            _ => match self.window.record_notable(generation, now, failed, slow) {
+                Some(note) => note,
+                // The state moved on since `word` was read, and its transition has
+                // already reset the window: this call belongs to the state before.
+                None => return,
+            },
         };
-        let run = if failed {
-            // Relaxed: an approximate run length under races; exact on one thread.
-            self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1
-        } else {
-            // A slow success ends a run of failures like any success.
-            self.clear_failure_run();
-            0
-        };
-        let run_trips = self.config.consecutive_failures.is_some_and(|n| run >= n);
+        let run_trips = self
+            .config
+            .consecutive_failures
+            .is_some_and(|n| counts.failure_run >= n);
         if run_trips && word.state() == State::Closed {
-            self.trip(word, counts);
+            self.trip(word, counts.counts);
             return;
         }
-        self.evaluate(word, counts);
+        self.evaluate(word, counts.counts);
     }
 
-    /// Ends a run of consecutive failures, touching the shared line only when
-    /// there is a run to end.
+    /// Ends a run of consecutive failures when that mode is on.
     fn clear_failure_run(&self) {
-        if self.config.consecutive_failures.is_some()
-            // Relaxed: see `record_in_window`.
-            && self.consecutive_failures.load(Ordering::Relaxed) != 0
-        {
-            self.consecutive_failures.store(0, Ordering::Relaxed);
+        if self.config.consecutive_failures.is_some() {
+            self.window.end_failure_run();
         }
     }
 
@@ -636,9 +630,12 @@ impl Core {
         };
         let deadline_ms = deadline.map(|nanos| nanos.div_ceil(NANOS_PER_MS));
         if to.records_window() {
-            // Fresh metrics for the new state, in place before the CAS publishes it.
-            self.window.reset();
-            self.consecutive_failures.store(0, Ordering::Relaxed);
+            // Fresh metrics for the new state, in place before the CAS publishes it;
+            // unless another transition has already moved on from `from`, whose new
+            // state's window this must not wipe (this transition's CAS will fail).
+            self.window.reset(from.generation().wrapping_add(1), || {
+                self.load().generation() == from.generation()
+            });
         }
         let mut from = from;
         loop {

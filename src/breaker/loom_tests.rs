@@ -269,16 +269,7 @@ fn loom_concurrent_failures_trip_once() {
 /// with a minimum of 4: the window ends at 2 failures out of 4, which reaches
 /// the threshold, so the breaker must open (once), even though the call that
 /// completes the minimum may be a success on the lock-free path.
-///
-/// Open: this fails. A success that read the state word before a concurrent
-/// failure set ARMED takes the lock-free path, while that failure computed
-/// its counts before the success reached its stripe; neither evaluates the
-/// full window (a store-buffering race between the stripe and the state
-/// word), so the trip waits for a later call, or is missed if that call
-/// evicts a failure. Closing it needs a SeqCst fence (or SeqCst accesses,
-/// which loom cannot check) on the success path.
 #[test]
-#[ignore = "open: a success racing the failure that arms the breaker can skip the trip"]
 fn loom_armed_success_trips_once() {
     loom::model(|| {
         let (breaker, _hand) = breaker(|b| b.count_window(4).minimum_calls(4));

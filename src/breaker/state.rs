@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! bit  0..3   state (Closed = 0, Open, HalfOpen, ForcedOpen, Disabled, MetricsOnly)
-//! bit  3      ARMED: the next success may itself decide the state
+//! bit  3      ARMED: the closed window is below its minimum number of calls, so
+//!             a success may decide the state and is recorded under the lock
 //! bit  4      LISTENING: event listeners are registered
 //! bit  5..21  generation, +1 on every transition (wraps after 65,536)
 //! bit 21..25  consecutive reopenings, for the growing open wait (saturates at 15)
@@ -224,7 +225,12 @@ impl Core {
             let metrics = Metrics::new(config.name());
             metrics.state.set(State::Closed.as_gauge());
             Self {
-                word: AtomicU64::new(Word::new(State::Closed, 0, 0, None).0),
+                // A fresh window is below its minimum: armed from the start.
+                word: AtomicU64::new(
+                    Word::new(State::Closed, 0, 0, None)
+                        .with_flag(ARMED, true)
+                        .0,
+                ),
                 probes: AtomicU64::new(0),
                 rejections: AtomicU64::new(0),
                 window: Closed::new(config.window, stripes),
@@ -478,7 +484,7 @@ impl Core {
     }
 
     /// Looks at the closed window: trips when a threshold is reached, and keeps
-    /// the ARMED flag true exactly while a success alone could trip it.
+    /// the ARMED flag true exactly while the window is below its minimum.
     fn evaluate(&self, word: Word, counts: Counts) {
         let config = &self.config;
         let minimum = config.minimum_calls_in(State::Closed);
@@ -490,11 +496,14 @@ impl Core {
             self.trip(word, counts);
             return;
         }
-        // Below the minimum, successes only add calls; once the window reaches the
-        // minimum the rates are failures / minimum at most. If that reaches a
-        // threshold, the success that completes the minimum must be looked at.
-        let armed = counts.calls < minimum
-            && config.rates_trip(minimum, counts.failures, counts.slow, minimum);
+        // Once a window holds its minimum, a success can only lower the rates, so
+        // successes need no look until it falls below it again (a time window
+        // sliding). Below it, the success that completes the minimum may trip: all
+        // of them are counted under the lock then. Arming only once the failures
+        // alone would trip at the minimum is not enough: a success that read the
+        // word just before the arming would be counted after the arming failure
+        // looked at the window, and nobody would look at the full window.
+        let armed = counts.calls < minimum;
         if armed != word.armed() {
             self.set_flag(word.generation(), ARMED, armed);
         }
@@ -645,7 +654,10 @@ impl Core {
                 reopenings,
                 deadline_ms,
             )
-            .with_flag(LISTENING, from.listening());
+            .with_flag(LISTENING, from.listening())
+            // A closed state starts with an empty window, below its minimum: armed
+            // in the same CAS that publishes it, so no success can slip past.
+            .with_flag(ARMED, to == State::Closed);
             // AcqRel: Release publishes the window reset to every thread that loads the
             // new word; Acquire orders this winner after the transition it replaced, and
             // on failure lets the retry below build on the word it found.

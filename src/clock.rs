@@ -77,6 +77,8 @@ impl Clock {
 
     /// The `tokio::time::Instant` that corresponds to `nanos` on this clock, for
     /// arming a timer. `None` for a manual clock, which no timer can follow.
+    /// (Under loom no timer is ever armed.)
+    #[cfg(not(loom))]
     pub(crate) fn tokio_instant_at(&self, nanos: u64) -> Option<tokio::time::Instant> {
         match &self.source {
             Source::Tokio { origin } => origin.checked_add(Duration::from_nanos(nanos)),

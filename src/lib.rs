@@ -71,10 +71,10 @@ pub mod bulkhead;
 pub mod classify;
 pub mod clock;
 pub mod error;
-#[cfg(feature = "health")]
-pub mod health;
 #[cfg(feature = "fallback")]
 pub mod fallback;
+#[cfg(feature = "health")]
+pub mod health;
 pub mod observe;
 
 mod sync;

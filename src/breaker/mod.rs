@@ -59,11 +59,13 @@
 //! # Cost
 //!
 //! Admission in the closed state is one atomic load. A fast success adds one
-//! to the calling thread's own stripe; only failures, slow calls and the rare
-//! success that could decide the state take the window's short lock. No lock,
-//! no allocation and no clock read on the closed success path with the default
-//! configuration; slow-call detection reads the clock at the start and end of
-//! each call, and a time window at the end.
+//! to the calling thread's own stripe; only failures, slow calls and the
+//! successes that could decide the state (those recorded while the window is
+//! below its minimum number of calls, as after each reset) take the window's
+//! short lock. Once the window holds its minimum: no lock, no allocation and
+//! no clock read on the closed success path with the default configuration;
+//! slow-call detection reads the clock at the start and end of each call, and
+//! a time window at the end.
 //!
 //! # Without tower
 //!
@@ -90,6 +92,8 @@ pub mod future;
 mod config;
 mod keyed;
 mod layer;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod state;
 mod window;
 

@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! bit  0..3   state (Closed = 0, Open, HalfOpen, ForcedOpen, Disabled, MetricsOnly)
-//! bit  3      ARMED: the next success may itself decide the state
+//! bit  3      ARMED: the closed window is below its minimum number of calls, so
+//!             a success may decide the state and is recorded under the lock
 //! bit  4      LISTENING: event listeners are registered
 //! bit  5..19  generation, +1 on every transition (wraps after 16,384)
 //! bit 19..25  consecutive reopenings, for the growing open wait (saturates at
@@ -43,7 +44,7 @@ use std::time::Duration;
 
 use crate::classify::Outcome;
 use crate::observe::{self, Event, Listener};
-use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering};
+use crate::sync::{AtomicU64, Mutex, Ordering};
 
 use super::config::{BreakerConfig, HalfOpenTimeout, MAX_REOPENINGS};
 use super::error::BreakerOpen;
@@ -82,6 +83,12 @@ impl Word {
 
     pub(crate) fn generation(self) -> u16 {
         ((self.0 & GEN_MASK) >> GEN_SHIFT) as u16
+    }
+
+    /// The generation the next transition starts: one more, wrapping within
+    /// the field's 14 bits.
+    fn next_generation(self) -> u16 {
+        (self.generation() + 1) & (GEN_MASK >> GEN_SHIFT) as u16
     }
 
     fn reopenings(self) -> u32 {
@@ -200,7 +207,6 @@ const SUCCESS_PUBLISH_EVERY: u64 = 1024;
 pub(crate) struct Core {
     word: AtomicU64,
     probes: AtomicU64,
-    consecutive_failures: AtomicU32,
     rejections: AtomicU64,
     /// Successful half-open probes, which the window's stripes do not count.
     probe_successes: AtomicU64,
@@ -231,9 +237,13 @@ impl Core {
             let metrics = Metrics::new(config.name());
             metrics.state.set(State::Closed.as_gauge());
             Self {
-                word: AtomicU64::new(Word::new(State::Closed, 0, 0, None).0),
+                // A fresh window is below its minimum: armed from the start.
+                word: AtomicU64::new(
+                    Word::new(State::Closed, 0, 0, None)
+                        .with_flag(ARMED, true)
+                        .0,
+                ),
                 probes: AtomicU64::new(0),
-                consecutive_failures: AtomicU32::new(0),
                 rejections: AtomicU64::new(0),
                 probe_successes: AtomicU64::new(0),
                 window: Closed::new(config.window, stripes),
@@ -315,9 +325,21 @@ impl Core {
     fn take_probe(&self, word: Word) -> Result<(), Option<Word>> {
         let generation = word.generation();
         let permitted = u64::from(self.config.permitted_probes);
-        // Relaxed load: the CAS below validates whatever was read.
-        let mut raw = self.probes.load(Ordering::Relaxed);
+        // Acquire (here and on a failed CAS): a word tagged by a newer generation was
+        // written by a thread that had loaded that generation's state word, so the check
+        // below is then sure to see it too.
+        let mut raw = self.probes.load(Ordering::Acquire);
         loop {
+            if raw as u16 != generation {
+                // The counters belong to another half-open generation: an older one, and
+                // this is our first probe, or a newer one, and ours is over. Only the
+                // current generation may claim them; a thread that read an older state
+                // word would otherwise wipe the counts of the probes in flight now.
+                let now_word = self.load();
+                if now_word.generation() != generation {
+                    return Err(Some(now_word));
+                }
+            }
             let mut probes = Probes::unpack(raw, generation);
             if probes.in_flight + probes.completed >= permitted {
                 let now_word = self.load();
@@ -330,7 +352,7 @@ impl Core {
                 raw,
                 probes.pack(generation),
                 Ordering::AcqRel,
-                Ordering::Relaxed,
+                Ordering::Acquire,
             ) {
                 Ok(_) => {
                     // The state may have moved on between reading the word and taking the
@@ -438,32 +460,28 @@ impl Core {
                 }
                 return self.evaluate(word, self.window.counts(now));
             }
-            _ => self.window.record_notable(now, failed, slow),
+            _ => match self.window.record_notable(generation, now, failed, slow) {
+                Some(note) => note,
+                // The state moved on since `word` was read, and its transition has
+                // already reset the window: this call belongs to the state before.
+                None => return,
+            },
         };
-        let run = if failed {
-            // Relaxed: an approximate run length under races; exact on one thread.
-            self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1
-        } else {
-            // A slow success ends a run of failures like any success.
-            self.clear_failure_run();
-            0
-        };
-        let run_trips = self.config.consecutive_failures.is_some_and(|n| run >= n);
+        let run_trips = self
+            .config
+            .consecutive_failures
+            .is_some_and(|n| counts.failure_run >= n);
         if run_trips && word.state() == State::Closed {
-            self.trip(word, counts);
+            self.trip(word, counts.counts);
             return;
         }
-        self.evaluate(word, counts);
+        self.evaluate(word, counts.counts);
     }
 
-    /// Ends a run of consecutive failures, touching the shared line only when
-    /// there is a run to end.
+    /// Ends a run of consecutive failures when that mode is on.
     fn clear_failure_run(&self) {
-        if self.config.consecutive_failures.is_some()
-            // Relaxed: see `record_in_window`.
-            && self.consecutive_failures.load(Ordering::Relaxed) != 0
-        {
-            self.consecutive_failures.store(0, Ordering::Relaxed);
+        if self.config.consecutive_failures.is_some() {
+            self.window.end_failure_run();
         }
     }
 
@@ -492,7 +510,7 @@ impl Core {
     }
 
     /// Looks at the closed window: trips when a threshold is reached, and keeps
-    /// the ARMED flag true exactly while a success alone could trip it.
+    /// the ARMED flag true exactly while the window is below its minimum.
     fn evaluate(&self, word: Word, counts: Counts) {
         let config = &self.config;
         let minimum = config.minimum_calls_in(State::Closed);
@@ -504,11 +522,14 @@ impl Core {
             self.trip(word, counts);
             return;
         }
-        // Below the minimum, successes only add calls; once the window reaches the
-        // minimum the rates are failures / minimum at most. If that reaches a
-        // threshold, the success that completes the minimum must be looked at.
-        let armed = counts.calls < minimum
-            && config.rates_trip(minimum, counts.failures, counts.slow, minimum);
+        // Once a window holds its minimum, a success can only lower the rates, so
+        // successes need no look until it falls below it again (a time window
+        // sliding). Below it, the success that completes the minimum may trip: all
+        // of them are counted under the lock then. Arming only once the failures
+        // alone would trip at the minimum is not enough: a success that read the
+        // word just before the arming would be counted after the arming failure
+        // looked at the window, and nobody would look at the full window.
+        let armed = counts.calls < minimum;
         if armed != word.armed() {
             self.set_flag(word.generation(), ARMED, armed);
         }
@@ -620,8 +641,9 @@ impl Core {
         }
     }
 
-    /// Moves from `from` to `to` with one CAS. Returns the new word, or the word
-    /// found instead when another thread moved first.
+    /// Moves from `from` to `to` with one CAS (repeated only while nothing but a
+    /// flag changed). Returns the new word, or the word found instead when
+    /// another thread moved first.
     pub(crate) fn transition(&self, from: Word, to: State, now: u64) -> Result<Word, Word> {
         self.transition_tripped(from, to, now, None)
     }
@@ -654,32 +676,43 @@ impl Core {
             _ => None,
         };
         let deadline_ms = deadline.map(|nanos| nanos.div_ceil(NANOS_PER_MS));
-        let next = Word::new(
-            to,
-            from.generation().wrapping_add(1),
-            reopenings,
-            deadline_ms,
-        )
-        .with_flag(LISTENING, from.listening());
         if to.records_window() {
-            // Fresh metrics for the new state, in place before the CAS publishes it.
-            self.window.reset();
-            self.consecutive_failures.store(0, Ordering::Relaxed);
+            // Fresh metrics for the new state, in place before the CAS publishes it;
+            // unless another transition has already moved on from `from`, whose new
+            // state's window this must not wipe (this transition's CAS will fail).
+            self.window.reset(from.next_generation(), || {
+                self.load().generation() == from.generation()
+            });
         }
-        // AcqRel: Release publishes the window reset to every thread that loads the new
-        // word; Acquire orders this winner after the transition it replaced.
-        match self
-            .word
-            .compare_exchange(from.0, next.0, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => {
-                if let Some(counts) = tripped {
-                    *self.tripped_with.lock() = counts;
+        let mut from = from;
+        loop {
+            let next = Word::new(to, from.next_generation(), reopenings, deadline_ms)
+                .with_flag(LISTENING, from.listening())
+                // A closed state starts with an empty window, below its minimum: armed
+                // in the same CAS that publishes it, so no success can slip past.
+                .with_flag(ARMED, to == State::Closed);
+            // AcqRel: Release publishes the window reset to every thread that loads the
+            // new word; Acquire orders this winner after the transition it replaced, and
+            // on failure lets the retry below build on the word it found.
+            match self
+                .word
+                .compare_exchange(from.0, next.0, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    if let Some(counts) = tripped {
+                        *self.tripped_with.lock() = counts;
+                    }
+                    self.on_transition(from.state(), next);
+                    return Ok(next);
                 }
-                self.on_transition(from.state(), next);
-                Ok(next)
+                // Only a flag moved (ARMED, or LISTENING from a new listener): flags never
+                // change the generation, so this is still the state the transition was
+                // decided for, and giving up would lose the decision.
+                Err(actual) if Word(actual).generation() == from.generation() => {
+                    from = Word(actual);
+                }
+                Err(actual) => return Err(Word(actual)),
             }
-            Err(actual) => Err(Word(actual)),
         }
     }
 
@@ -792,6 +825,19 @@ impl Core {
     fn emit(&self, event: &Event<'_>) {
         let listeners = self.listeners.lock().clone();
         observe::emit(&listeners, event);
+    }
+
+    /// The current half-open generation's probes as (in flight, completed),
+    /// for the model checks; zeros outside half-open.
+    #[cfg(all(test, loom))]
+    pub(crate) fn probe_counts(&self) -> (u64, u64) {
+        let word = self.load();
+        if word.state() != State::HalfOpen {
+            return (0, 0);
+        }
+        // Acquire: pairs with the AcqRel of `take_probe` and `record_probe`.
+        let probes = Probes::unpack(self.probes.load(Ordering::Acquire), word.generation());
+        (probes.in_flight, probes.completed)
     }
 
     /// A consistent-enough view for the handle. Never changes the state.

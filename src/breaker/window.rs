@@ -17,15 +17,26 @@
 //! the stream of calls, a time window keeps per-bucket counts. Both drop what
 //! slid out of the window (subtract on evict), so recording is O(1) amortised.
 //!
+//! # Generations
+//!
+//! The notable record carries the generation of the state it belongs to, set
+//! when it is reset for a new state. A notable call admitted under another
+//! generation is dropped under the same lock, so a failure that straddles a
+//! transition can never land in the next state's window, however late it
+//! arrives. The run of consecutive failures is kept under that lock too.
+//!
 //! # Exactness
 //!
 //! With one thread, the window holds exactly the calls the specification says.
 //! With several, a success that races a notable call may be counted on either
-//! side of it; the totals are never lost or counted twice.
+//! side of it; the totals are never lost or counted twice. A fast success is
+//! counted lock-free after one check of the state word, so one that races a
+//! transition into a closed state may still be counted in the new window
+//! (as one more call, never as a failure).
 
 use std::collections::VecDeque;
 
-use crate::sync::{AtomicU64, Mutex, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering};
 
 use super::config::SlidingWindow;
 
@@ -54,7 +65,18 @@ pub(crate) struct Closed {
     stripes: Box<[Stripe]>,
     /// A time window's bucket width in nanoseconds; 0 for a count window.
     bucket_nanos: u64,
-    notable: Mutex<Notable>,
+    /// Failures in a row. Counted and reset under the `notable` lock, so a
+    /// stale failure is counted before a reset or not at all; any success ends
+    /// the run without the lock.
+    failure_run: AtomicU32,
+    notable: Mutex<Tagged>,
+}
+
+/// The notable record and the state generation it belongs to.
+#[derive(Debug)]
+struct Tagged {
+    generation: u16,
+    notable: Notable,
 }
 
 #[derive(Debug)]
@@ -117,6 +139,15 @@ const EMPTY_BUCKET: TimeBucket = TimeBucket {
     },
 };
 
+/// What recording a notable call found.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NotableNote {
+    /// The window as it now stands.
+    pub(crate) counts: Counts,
+    /// Failures in a row, this call included; 0 after a slow success.
+    pub(crate) failure_run: u32,
+}
+
 /// What recording a fast success found.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SuccessNote {
@@ -161,7 +192,12 @@ impl Closed {
         Self {
             stripes,
             bucket_nanos,
-            notable: Mutex::new(notable),
+            failure_run: AtomicU32::new(0),
+            // The breaker starts closed in generation 0.
+            notable: Mutex::new(Tagged {
+                generation: 0,
+                notable,
+            }),
         }
     }
 
@@ -219,12 +255,32 @@ impl Closed {
             .sum()
     }
 
-    /// Records a failed or slow call that finished at `now`, and returns the
-    /// window as it now stands.
-    pub(crate) fn record_notable(&self, now: u64, failed: bool, slow: bool) -> Counts {
+    /// Records a failed or slow call admitted under `generation` that finished
+    /// at `now`. `None` when the window belongs to another generation: the
+    /// call is not counted.
+    pub(crate) fn record_notable(
+        &self,
+        generation: u16,
+        now: u64,
+        failed: bool,
+        slow: bool,
+    ) -> Option<NotableNote> {
         let kind = Kind { failed, slow };
-        let mut notable = self.notable.lock();
-        match &mut *notable {
+        let mut tagged = self.notable.lock();
+        if tagged.generation != generation {
+            return None;
+        }
+        let failure_run = if failed {
+            // Relaxed: the lock orders this with the reset; the lock-free `end_failure_run`
+            // may race it, which only makes a run under concurrent calls approximate.
+            self.failure_run.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            // A slow success ends a run of failures like any success.
+            self.end_failure_run();
+            0
+        };
+        let notable = &mut tagged.notable;
+        match notable {
             Notable::Count {
                 ring,
                 recorded,
@@ -254,13 +310,26 @@ impl Closed {
                 bucket.kinds.add(kind);
             }
         }
-        self.counts_locked(&mut notable, now)
+        Some(NotableNote {
+            counts: self.counts_locked(notable, now),
+            failure_run,
+        })
+    }
+
+    /// Ends a run of consecutive failures, lock-free, touching the shared line
+    /// only when there is a run to end.
+    pub(crate) fn end_failure_run(&self) {
+        // Relaxed: a plain counter; see `record_notable`.
+        if self.failure_run.load(Ordering::Relaxed) != 0 {
+            // Relaxed: as above.
+            self.failure_run.store(0, Ordering::Relaxed);
+        }
     }
 
     /// The window as it stands at `now`.
     pub(crate) fn counts(&self, now: u64) -> Counts {
-        let mut notable = self.notable.lock();
-        self.counts_locked(&mut notable, now)
+        let mut tagged = self.notable.lock();
+        self.counts_locked(&mut tagged.notable, now)
     }
 
     fn counts_locked(&self, notable: &mut Notable, now: u64) -> Counts {
@@ -323,10 +392,23 @@ impl Closed {
         }
     }
 
-    /// Empties the window: the next state starts with fresh counts.
-    pub(crate) fn reset(&self) {
-        let mut notable = self.notable.lock();
-        match &mut *notable {
+    /// Empties the window for a state of `generation`, which then starts with
+    /// fresh counts, if `still_due()` holds under the window's lock.
+    ///
+    /// A transition calls this before it publishes its new state, with a
+    /// check that the state it moves from is still current: a transition that
+    /// has already lost the race must not wipe the window of the state that
+    /// won it.
+    pub(crate) fn reset(&self, generation: u16, still_due: impl FnOnce() -> bool) {
+        let mut tagged = self.notable.lock();
+        if !still_due() {
+            return;
+        }
+        tagged.generation = generation;
+        // Relaxed: ordered with `record_notable` by the lock, and published to the
+        // new state's recorders by the state word's CAS that follows.
+        self.failure_run.store(0, Ordering::Relaxed);
+        match &mut tagged.notable {
             Notable::Count {
                 ring,
                 recorded,

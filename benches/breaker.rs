@@ -20,10 +20,11 @@ use std::path::PathBuf;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{criterion_group, Criterion};
+use futures::task::noop_waker_ref;
 use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer, OpenWait};
 use seawall::classify::Outcome;
 use tower::{Layer, Service};
@@ -127,7 +128,7 @@ fn drive<S: Service<u64>>(service: &mut S, cx: &mut Context<'_>, request: u64) -
 
 /// `iters` calls on `service`.
 fn run<S: Service<u64>>(service: &mut S, iters: u64) {
-    let mut cx = Context::from_waker(Waker::noop());
+    let mut cx = Context::from_waker(noop_waker_ref());
     for i in 0..iters {
         drive(service, &mut cx, i);
     }
@@ -135,7 +136,7 @@ fn run<S: Service<u64>>(service: &mut S, iters: u64) {
 
 /// `iters` calls through the permit API: acquire, call the dependency, record.
 fn run_permits(breaker: &Breaker, dependency: &mut Dependency, iters: u64) {
-    let mut cx = Context::from_waker(Waker::noop());
+    let mut cx = Context::from_waker(noop_waker_ref());
     for i in 0..iters {
         match breaker.try_acquire() {
             Ok(permit) => {

@@ -12,6 +12,8 @@
 //! (counted by a global allocator in this binary).
 //!
 //! Run with `cargo bench --bench breaker -- --warm-up-time 1 --measurement-time 3`.
+//! To profile one case, run the bench binary with
+//! `SEAWALL_BENCH_PROFILE=closed/default:1000000` under callgrind or perf.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::{ready, Future, Ready};
@@ -396,7 +398,26 @@ fn criterion_dir() -> PathBuf {
     target.join("criterion")
 }
 
+/// `SEAWALL_BENCH_PROFILE=case:calls` runs one case for a fixed number of calls
+/// and nothing else, for `valgrind --tool=callgrind` or `perf`.
+fn profile(spec: &str) {
+    let (name, calls) = spec.rsplit_once(':').unwrap_or((spec, "10000000"));
+    let calls: u64 = calls.parse().expect("SEAWALL_BENCH_PROFILE=case:calls");
+    let (_, _, mut case) = cases()
+        .into_iter()
+        .find(|(case, _, _)| *case == name)
+        .unwrap_or_else(|| panic!("no case named {name:?}"));
+    let elapsed = case(calls);
+    println!(
+        "{name}: {calls} calls, {:.2} ns/call",
+        elapsed.as_nanos() as f64 / calls as f64
+    );
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("SEAWALL_BENCH_PROFILE") {
+        return profile(&spec);
+    }
     let started = SystemTime::now();
     benches();
     Criterion::default().configure_from_args().final_summary();

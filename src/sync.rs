@@ -53,21 +53,41 @@ impl<T> Mutex<T> {
 /// Threads are numbered in the order they first touch a breaker and spread over
 /// the stripes round-robin, so two busy threads never share a stripe while
 /// there are at least two stripes.
+#[inline]
 pub(crate) fn thread_stripe(stripes: usize) -> usize {
     debug_assert!(stripes.is_power_of_two());
     thread_number() & (stripes - 1)
 }
 
 #[cfg(not(loom))]
+std::thread_local! {
+    // Const-initialised, with no destructor: reading it is one thread-pointer-relative
+    // load that inlines into the caller, where a lazily initialised thread local
+    // goes through an out-of-line accessor on every call. `usize::MAX` means "not
+    // numbered yet".
+    static THREAD_NUMBER: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+#[cfg(not(loom))]
+#[inline]
 fn thread_number() -> usize {
-    use std::cell::Cell;
+    let number = THREAD_NUMBER.with(std::cell::Cell::get);
+    if number != usize::MAX {
+        return number;
+    }
+    number_this_thread()
+}
+
+#[cfg(not(loom))]
+#[cold]
+fn number_this_thread() -> usize {
     use std::sync::atomic::AtomicUsize;
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        // Relaxed: the counter only hands out distinct numbers; nothing is published through it.
-        static NUMBER: Cell<usize> = Cell::new(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    }
-    NUMBER.with(Cell::get)
+    // Relaxed: the counter only hands out distinct numbers; nothing is published
+    // through it. Masked so that no thread is ever given the "not numbered" value.
+    let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & (usize::MAX >> 1);
+    THREAD_NUMBER.with(|cell| cell.set(number));
+    number
 }
 
 #[cfg(loom)]

@@ -228,12 +228,11 @@ pub struct BreakerMetrics {
 /// ```
 #[derive(Clone)]
 pub struct Breaker {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
+    // Held directly rather than behind one more `Arc`: admission reads the state
+    // word through `core` and picks a handle from `stripes` on every call, and each
+    // extra pointer hop there is a dependent load on the hot path.
     core: Arc<Core>,
-    stripes: Box<[Arc<StripeHandle>]>,
+    stripes: Arc<[Arc<StripeHandle>]>,
 }
 
 /// What a permit holds: the core and which stripe to count on.
@@ -260,13 +259,12 @@ impl Breaker {
                 })
             })
             .collect();
-        Self {
-            inner: Arc::new(Inner { core, stripes }),
-        }
+        Self { core, stripes }
     }
 
+    #[inline]
     fn core(&self) -> &Core {
-        &self.inner.core
+        &self.core
     }
 
     /// Asks to make a call.
@@ -274,9 +272,10 @@ impl Breaker {
     /// # Errors
     ///
     /// [`BreakerOpen`] when the breaker refuses the call.
+    #[inline]
     pub fn try_acquire(&self) -> Result<Permit, BreakerOpen> {
         let (admission, generation) = self.core().admit()?;
-        let stripes = &self.inner.stripes;
+        let stripes = &self.stripes;
         let stripe = stripes[crate::sync::thread_stripe(stripes.len())].clone();
         let started = if admission != Admission::Untracked && self.core().measures_duration() {
             Some(self.core().config.clock.now_nanos())
@@ -400,20 +399,24 @@ pub struct Permit {
 impl Permit {
     /// Records how the call went; its duration is measured when the breaker
     /// detects slow calls.
+    #[inline]
     pub fn record(mut self, outcome: Outcome) {
         self.finish(outcome);
     }
 
     /// Records a success.
+    #[inline]
     pub fn success(self) {
         self.record(Outcome::Success);
     }
 
     /// Records a failure.
+    #[inline]
     pub fn failure(self) {
         self.record(Outcome::Failure);
     }
 
+    #[inline]
     fn finish(&mut self, outcome: Outcome) {
         if let Some(stripe) = self.stripe.take() {
             stripe.core.record(
@@ -428,6 +431,7 @@ impl Permit {
 }
 
 impl Drop for Permit {
+    #[inline]
     fn drop(&mut self) {
         self.finish(Outcome::Ignored);
     }

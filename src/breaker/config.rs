@@ -189,6 +189,7 @@ impl BreakerConfig {
     }
 
     /// Whether recording a call needs its duration.
+    #[inline]
     pub(crate) fn measures_duration(&self) -> bool {
         self.slow_call_nanos.is_some()
     }

@@ -131,6 +131,7 @@ pub enum State {
 }
 
 impl State {
+    #[inline]
     pub(crate) fn from_bits(bits: u64) -> Self {
         match bits {
             0 => Self::Closed,
@@ -275,17 +276,29 @@ impl Breaker {
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit, BreakerOpen> {
         let (admission, generation) = self.core().admit()?;
+        if admission == Admission::Untracked {
+            // Disabled: nothing will be recorded, so nothing needs to be held.
+            return Ok(Permit {
+                stripe: None,
+                ticket: 0,
+                started: NOT_TIMED,
+            });
+        }
         let stripes = &self.stripes;
         let stripe = stripes[crate::sync::thread_stripe(stripes.len())].clone();
-        let started = if admission != Admission::Untracked && self.core().measures_duration() {
-            Some(self.core().config.clock.now_nanos())
+        let started = if self.core().measures_duration() {
+            self.core().config.clock.now_nanos().min(NOT_TIMED - 1)
         } else {
-            None
+            NOT_TIMED
+        };
+        let probe = if admission == Admission::Probe {
+            PROBE
+        } else {
+            0
         };
         Ok(Permit {
             stripe: Some(stripe),
-            admission,
-            generation,
+            ticket: u64::from(generation) | probe,
             started,
         })
     }
@@ -390,11 +403,19 @@ impl fmt::Debug for Breaker {
 /// never wedges the breaker.
 #[must_use = "a permit records nothing unless its outcome is recorded"]
 pub struct Permit {
+    /// `None` once recorded, or when the breaker is disabled.
     stripe: Option<Arc<StripeHandle>>,
-    admission: Admission,
-    generation: u16,
-    started: Option<u64>,
+    // Whole words only: a permit is written and read back at once on the hot path
+    // (service, then future, then the record), and a load that spans several
+    // narrower stores cannot be forwarded from them and stalls the core.
+    /// The generation the call was admitted under; `PROBE` if half-open.
+    ticket: u64,
+    /// Start in clock nanoseconds, or `NOT_TIMED`.
+    started: u64,
 }
+
+const PROBE: u64 = 1 << 16;
+const NOT_TIMED: u64 = u64::MAX;
 
 impl Permit {
     /// Records how the call went; its duration is measured when the breaker
@@ -416,15 +437,28 @@ impl Permit {
         self.record(Outcome::Failure);
     }
 
+    fn admission(&self) -> Admission {
+        match (self.stripe.is_some(), self.ticket & PROBE != 0) {
+            (false, _) => Admission::Untracked,
+            (true, false) => Admission::Window,
+            (true, true) => Admission::Probe,
+        }
+    }
+
     #[inline]
     fn finish(&mut self, outcome: Outcome) {
         if let Some(stripe) = self.stripe.take() {
+            let admission = if self.ticket & PROBE != 0 {
+                Admission::Probe
+            } else {
+                Admission::Window
+            };
             stripe.core.record(
                 stripe.index,
-                self.admission,
-                self.generation,
+                admission,
+                self.ticket as u16,
                 outcome,
-                self.started,
+                (self.started != NOT_TIMED).then_some(self.started),
             );
         }
     }
@@ -440,8 +474,8 @@ impl Drop for Permit {
 impl fmt::Debug for Permit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
-            .field("admission", &self.admission)
-            .field("generation", &self.generation)
+            .field("admission", &self.admission())
+            .field("generation", &(self.ticket as u16))
             .finish_non_exhaustive()
     }
 }

@@ -493,7 +493,13 @@ pub struct CircuitBreaker<S, C = FailOnError> {
     inner: S,
     breaker: Breaker,
     classifier: C,
-    admission: Option<Result<Permit, BreakerOpen>>,
+    // Two fields rather than one `Option<Result<Permit, BreakerOpen>>`: the enum's
+    // layout made the compiler copy the permit out with loads that straddle its
+    // fields, which stalls when `call` follows `poll_ready` at once.
+    /// The admission taken in `poll_ready` for the next `call`.
+    permit: Option<Permit>,
+    /// Or the rejection.
+    rejected: Option<BreakerOpen>,
 }
 
 impl<S> CircuitBreaker<S> {
@@ -510,7 +516,8 @@ impl<S, C> CircuitBreaker<S, C> {
             inner,
             breaker,
             classifier,
-            admission: None,
+            permit: None,
+            rejected: None,
         }
     }
 
@@ -541,7 +548,8 @@ impl<S: Clone, C: Clone> Clone for CircuitBreaker<S, C> {
             inner: self.inner.clone(),
             breaker: self.breaker.clone(),
             classifier: self.classifier.clone(),
-            admission: None,
+            permit: None,
+            rejected: None,
         }
     }
 }
@@ -566,19 +574,26 @@ where
     type Future = ResponseFuture<S::Future, C>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        let admission = self
-            .admission
-            .get_or_insert_with(|| self.breaker.try_acquire());
-        if admission.is_err() {
-            // Fail fast: the call will be refused, so the inner service need not be ready.
-            return Poll::Ready(Ok(()));
+        if self.permit.is_none() {
+            if self.rejected.is_some() {
+                return Poll::Ready(Ok(()));
+            }
+            match self.breaker.try_acquire() {
+                Ok(permit) => self.permit = Some(permit),
+                Err(open) => {
+                    // Fail fast: the call will be refused, so the inner service need not
+                    // be ready.
+                    self.rejected = Some(open);
+                    return Poll::Ready(Ok(()));
+                }
+            }
         }
         match self.inner.poll_ready(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(err)) => {
                 // The dependency could not even take a call: that is its failure.
-                if let Some(Ok(permit)) = self.admission.take() {
+                if let Some(permit) = self.permit.take() {
                     permit.record(Outcome::Failure);
                 }
                 Poll::Ready(Err(err.into()))
@@ -587,15 +602,17 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        match self
-            .admission
-            .take()
-            .expect("poll_ready must be called (and return Ready(Ok)) before call")
-        {
-            Ok(permit) => {
-                ResponseFuture::called(self.inner.call(request), permit, self.classifier.clone())
-            }
-            Err(open) => ResponseFuture::rejected(open),
+        if let Some(permit) = self.permit.take() {
+            return ResponseFuture::called(
+                self.inner.call(request),
+                permit,
+                self.classifier.clone(),
+            );
         }
+        let open = self
+            .rejected
+            .take()
+            .expect("poll_ready must be called (and return Ready(Ok)) before call");
+        ResponseFuture::rejected(open)
     }
 }

@@ -454,7 +454,7 @@ impl Core {
                 return;
             }
             // Buckets may have slid out of the window: look at it again below.
-            return self.evaluate(word, self.window.counts(now), now);
+            return self.evaluate(word, self.window.counts(now));
         }
         if word.generation() != generation || !word.state().records_window() {
             return;
@@ -481,7 +481,7 @@ impl Core {
                 if !(word.armed() || note.new_bucket) {
                     return;
                 }
-                return self.evaluate(word, self.window.counts(now), now);
+                return self.evaluate(word, self.window.counts(now));
             }
             _ => self.window.record_notable(now, failed, slow),
         };
@@ -495,10 +495,10 @@ impl Core {
         };
         let run_trips = self.config.consecutive_failures.is_some_and(|n| run >= n);
         if run_trips && word.state() == State::Closed {
-            self.trip(word, counts, now);
+            self.trip(word, counts);
             return;
         }
-        self.evaluate(word, counts, now);
+        self.evaluate(word, counts);
     }
 
     /// Ends a run of consecutive failures, touching the shared line only when
@@ -526,7 +526,7 @@ impl Core {
 
     /// Looks at the closed window: trips when a threshold is reached, and keeps
     /// the ARMED flag true exactly while a success alone could trip it.
-    fn evaluate(&self, word: Word, counts: Counts, now: u64) {
+    fn evaluate(&self, word: Word, counts: Counts) {
         let config = &self.config;
         let minimum = config.minimum_calls_in(State::Closed);
         self.publish_rates(counts, minimum);
@@ -534,7 +534,7 @@ impl Core {
             return;
         }
         if config.rates_trip(counts.calls, counts.failures, counts.slow, minimum) {
-            self.trip(word, counts, now);
+            self.trip(word, counts);
             return;
         }
         // Below the minimum, successes only add calls; once the window reaches the
@@ -557,8 +557,13 @@ impl Core {
         }
     }
 
-    fn trip(&self, word: Word, counts: Counts, now: u64) {
-        if self.transition(word, State::Open, now).is_ok() {
+    /// Opens the breaker; the open wait starts now.
+    ///
+    /// Reads the clock itself: the recording that trips it reads the time only
+    /// when its config needs it (slow calls, a time window), and an open wait
+    /// counted from anything else would end at once.
+    fn trip(&self, word: Word, counts: Counts) {
+        if self.transition(word, State::Open, self.now()).is_ok() {
             *self.tripped_with.lock() = counts;
         }
     }
@@ -648,7 +653,7 @@ impl Core {
             slow: probes.slow,
         };
         if reopen {
-            self.trip(word, counts, now);
+            self.trip(word, counts);
         } else {
             let _ = self.transition(word, State::Closed, now);
         }

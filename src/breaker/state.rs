@@ -386,20 +386,26 @@ impl Core {
         outcome: Outcome,
         started: Option<u64>,
     ) {
-        if admission == Admission::Window
-            && outcome == Outcome::Success
-            && started.is_none()
-            && !self.window.is_timed()
-            && self.load().fast_success(generation)
+        let mut end = None;
+        if admission == Admission::Window && outcome == Outcome::Success && !self.window.is_timed()
         {
-            let note = self.window.record_success(stripe, 0);
-            self.clear_failure_run();
-            if note.stripe_total % SUCCESS_PUBLISH_EVERY == 0 {
-                self.publish_successes();
+            // With slow-call detection, a success that was not slow is still a fast
+            // success; the end time is read once and handed on if it was slow.
+            let slow = started.is_some_and(|start| {
+                let now = self.now();
+                end = Some(now);
+                self.config.is_slow(now.saturating_sub(start))
+            });
+            if !slow && self.load().fast_success(generation) {
+                let note = self.window.record_success(stripe, 0);
+                self.clear_failure_run();
+                if note.stripe_total % SUCCESS_PUBLISH_EVERY == 0 {
+                    self.publish_successes();
+                }
+                return;
             }
-            return;
         }
-        self.record_slow(stripe, admission, generation, outcome, started);
+        self.record_slow(stripe, admission, generation, outcome, started, end);
     }
 
     #[cold]
@@ -416,13 +422,18 @@ impl Core {
         generation: u16,
         outcome: Outcome,
         started: Option<u64>,
+        end: Option<u64>,
     ) {
         if admission == Admission::Untracked {
             return;
         }
         let needs_now =
             started.is_some() || (admission == Admission::Window && self.window.is_timed());
-        let now = if needs_now { self.now() } else { 0 };
+        let now = match end {
+            Some(end) => end,
+            None if needs_now => self.now(),
+            None => 0,
+        };
         let duration = started.map(|start| now.saturating_sub(start));
         let slow = duration.is_some_and(|nanos| self.config.is_slow(nanos));
         match admission {

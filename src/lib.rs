@@ -43,8 +43,9 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! //! | `http` | no | [`classify::HttpStatus`] |
+//! | `http` | no | [`classify::HttpStatus`] |
 //! | `grpc` | no | [`classify::GrpcStatus`] |
+//! | `quanta` | no | [`clock::Clock::quanta`], a cheaper clock for slow-call detection |
 //! | `full` | no | everything |
 //!
 //! [tower]: https://docs.rs/tower

@@ -11,7 +11,8 @@
 //! over the matching bare case, the ratio, and heap allocations per call
 //! (counted by a global allocator in this binary).
 //!
-//! Run with `cargo bench --bench breaker -- --warm-up-time 1 --measurement-time 3`.
+//! Run with `cargo bench --bench breaker -- --warm-up-time 1 --measurement-time 3`
+//! (add `--features quanta` for the cases on the time-stamp-counter clock).
 //! To profile one case, run the bench binary with
 //! `SEAWALL_BENCH_PROFILE=closed/default:1000000` under callgrind or perf.
 
@@ -256,7 +257,8 @@ fn cases() -> Vec<Case> {
         breaker.force_open();
         single(CircuitBreakerLayer::new(breaker).layer(Dependency::healthy()))
     };
-    vec![
+    #[allow(unused_mut)]
+    let mut cases: Vec<Case> = vec![
         ("bare", "bare", single(Dependency::healthy())),
         (
             "closed/default",
@@ -342,7 +344,86 @@ fn cases() -> Vec<Case> {
                 start.elapsed()
             }),
         ),
-    ]
+        (
+            "clock/tokio-Instant-now-in-runtime",
+            "",
+            Box::new(|iters| {
+                // Inside a runtime, tokio's test-util feature (enabled by the
+                // dev-dependencies) makes every read check the runtime's clock for
+                // a pause.
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .expect("runtime");
+                let _entered = runtime.enter();
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(tokio::time::Instant::now());
+                }
+                start.elapsed()
+            }),
+        ),
+    ];
+    #[cfg(feature = "quanta")]
+    {
+        let quanta = || {
+            config()
+                .slow_call_duration_threshold(Duration::from_secs(1))
+                .clock(seawall::clock::Clock::quanta())
+                .build()
+                .expect("valid config")
+        };
+        cases.extend([
+            (
+                "closed/slow-call-detection/quanta",
+                "bare",
+                layered(quanta(), Dependency::healthy()),
+            ),
+            (
+                "closed/2-threads/slow-call-detection/quanta",
+                "bare/2-threads",
+                two_threads(Dependency::healthy, Some(quanta())),
+            ),
+        ] as [Case; 2]);
+        // The coarse clock needs its upkeep thread; it runs until the bench exits.
+        static UPKEEP: std::sync::Once = std::sync::Once::new();
+        UPKEEP.call_once(|| {
+            let upkeep = quanta::Upkeep::new(Duration::from_millis(1))
+                .start()
+                .expect("quanta upkeep thread");
+            std::mem::forget(upkeep);
+        });
+        let recent = || {
+            config()
+                .slow_call_duration_threshold(Duration::from_secs(1))
+                .clock(seawall::clock::Clock::quanta_recent())
+                .build()
+                .expect("valid config")
+        };
+        cases.push((
+            "closed/slow-call-detection/quanta-recent",
+            "bare",
+            layered(recent(), Dependency::healthy()),
+        ));
+        cases.push((
+            "closed/2-threads/slow-call-detection/quanta-recent",
+            "bare/2-threads",
+            two_threads(Dependency::healthy, Some(recent())),
+        ));
+        let clock = seawall::clock::Clock::quanta();
+        cases.push((
+            "clock/quanta",
+            "",
+            Box::new(move |iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(clock.elapsed());
+                }
+                start.elapsed()
+            }),
+        ));
+    }
+    cases
 }
 
 fn bench(c: &mut Criterion) {

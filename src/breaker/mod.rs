@@ -573,6 +573,7 @@ where
     type Error = BoxError;
     type Future = ResponseFuture<S::Future, C>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         if self.permit.is_none() {
             if self.rejected.is_some() {
@@ -601,6 +602,7 @@ where
         }
     }
 
+    #[inline]
     fn call(&mut self, request: Request) -> Self::Future {
         if let Some(permit) = self.permit.take() {
             return ResponseFuture::called(

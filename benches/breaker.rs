@@ -518,7 +518,7 @@ fn main() {
     }
     println!();
     println!(
-        "{:<40} {:>9} {:>9} {:>7} {:>11}",
+        "{:<52} {:>9} {:>9} {:>7} {:>11}",
         "case", "ns/call", "added ns", "ratio", "allocs/call"
     );
     for (index, (name, baseline, case)) in cases.iter_mut().enumerate() {
@@ -531,11 +531,11 @@ fn main() {
         let allocs = allocations_per_call(case.as_mut());
         match base {
             Some(base) => println!(
-                "{name:<40} {ns:>9.2} {:>+9.2} {:>7.2} {allocs:>11.3}",
+                "{name:<52} {ns:>9.2} {:>+9.2} {:>7.2} {allocs:>11.3}",
                 ns - base,
                 ns / base
             ),
-            None => println!("{name:<40} {ns:>9.2} {:>9} {:>7} {allocs:>11.3}", "", ""),
+            None => println!("{name:<52} {ns:>9.2} {:>9} {:>7} {allocs:>11.3}", "", ""),
         }
     }
 }

@@ -273,7 +273,9 @@ impl Breaker {
     /// # Errors
     ///
     /// [`BreakerOpen`] when the breaker refuses the call.
-    #[inline]
+    // Always inlined: out of line, the permit comes back through memory and is
+    // copied at once with wider loads than it was stored with, which stalls.
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit, BreakerOpen> {
         let (admission, generation) = self.core().admit()?;
         if admission == Admission::Untracked {
@@ -445,7 +447,7 @@ impl Permit {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn finish(&mut self, outcome: Outcome) {
         if let Some(stripe) = self.stripe.take() {
             let admission = if self.ticket & PROBE != 0 {

@@ -113,6 +113,115 @@ impl Service<u64> for Dependency {
     }
 }
 
+/// The least a shared breaker must do per call, for scale: one load of a state
+/// word in `poll_ready`, one add on the calling thread's own padded counter when
+/// the future completes, and, with `HOLD_HANDLE`, a reference-counted handle
+/// the future owns (what lets it outlive the service).
+mod floor {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+
+    use tower::Service;
+
+    #[repr(align(128))]
+    pub struct Stripe {
+        successes: AtomicU64,
+    }
+
+    pub struct Shared {
+        state: AtomicU64,
+        stripes: Vec<Arc<Stripe>>,
+    }
+
+    impl Shared {
+        pub fn new() -> &'static Self {
+            Box::leak(Box::new(Self {
+                state: AtomicU64::new(0),
+                stripes: (0..16)
+                    .map(|_| {
+                        Arc::new(Stripe {
+                            successes: AtomicU64::new(0),
+                        })
+                    })
+                    .collect(),
+            }))
+        }
+    }
+
+    std::thread_local! {
+        static INDEX: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+    }
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+
+    fn index() -> usize {
+        INDEX.with(|cell| {
+            if cell.get() == usize::MAX {
+                cell.set(NEXT.fetch_add(1, Ordering::Relaxed) as usize % 16);
+            }
+            cell.get()
+        })
+    }
+
+    pub struct Floor<S, const HOLD_HANDLE: bool> {
+        pub inner: S,
+        pub shared: &'static Shared,
+    }
+
+    pub struct Pending<F> {
+        future: F,
+        shared: &'static Shared,
+        handle: Option<Arc<Stripe>>,
+    }
+
+    impl<S, R, const HOLD_HANDLE: bool> Service<R> for Floor<S, HOLD_HANDLE>
+    where
+        S: Service<R>,
+        S::Future: Unpin,
+    {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = Pending<S::Future>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+            if self.shared.state.load(Ordering::Acquire) != 0 {
+                unreachable!("the floor is never open");
+            }
+            self.inner.poll_ready(cx)
+        }
+
+        fn call(&mut self, request: R) -> Self::Future {
+            let handle = HOLD_HANDLE.then(|| self.shared.stripes[index()].clone());
+            Pending {
+                future: self.inner.call(request),
+                shared: self.shared,
+                handle,
+            }
+        }
+    }
+
+    impl<F: Future<Output = Result<T, E>> + Unpin, T, E> Future for Pending<F> {
+        type Output = F::Output;
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            let result = std::task::ready!(Pin::new(&mut self.future).poll(cx));
+            if result.is_ok() {
+                let stripe = match self.handle.take() {
+                    Some(handle) => {
+                        handle.successes.fetch_add(1, Ordering::Relaxed);
+                        return Poll::Ready(result);
+                    }
+                    None => &self.shared.stripes[index()],
+                };
+                stripe.successes.fetch_add(1, Ordering::Relaxed);
+            }
+            Poll::Ready(result)
+        }
+    }
+}
+
 /// One call the way tower makes it: ready, call, poll. Returns whether it
 /// succeeded.
 #[inline(always)]
@@ -266,6 +375,22 @@ fn cases() -> Vec<Case> {
             layered(default(), Dependency::healthy()),
         ),
         ("closed/permit-api", "bare", permits(0)),
+        (
+            "floor/load+add",
+            "bare",
+            single(floor::Floor::<_, false> {
+                inner: Dependency::healthy(),
+                shared: floor::Shared::new(),
+            }),
+        ),
+        (
+            "floor/load+add+handle",
+            "bare",
+            single(floor::Floor::<_, true> {
+                inner: Dependency::healthy(),
+                shared: floor::Shared::new(),
+            }),
+        ),
         (
             "closed/slow-call-detection",
             "bare",

@@ -278,13 +278,19 @@ impl Breaker {
     #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit, BreakerOpen> {
         let (admission, generation) = self.core().admit()?;
+        Ok(self.permit_for(admission, generation))
+    }
+
+    /// The permit for a call admitted as `admission` under `generation`.
+    #[inline(always)]
+    fn permit_for(&self, admission: Admission, generation: u16) -> Permit {
         if admission == Admission::Untracked {
             // Disabled: nothing will be recorded, so nothing needs to be held.
-            return Ok(Permit {
+            return Permit {
                 stripe: None,
                 ticket: 0,
                 started: NOT_TIMED,
-            });
+            };
         }
         let stripes = &self.stripes;
         let stripe = stripes[crate::sync::thread_stripe(stripes.len())].clone();
@@ -298,11 +304,11 @@ impl Breaker {
         } else {
             0
         };
-        Ok(Permit {
+        Permit {
             stripe: Some(stripe),
             ticket: u64::from(generation) | probe,
             started,
-        })
+        }
     }
 
     /// Runs `future` if the breaker admits it, and records its outcome with the
@@ -486,7 +492,11 @@ impl fmt::Debug for Permit {
 ///
 /// Admission is decided in `poll_ready` and kept until `call`: an open breaker
 /// reports ready at once, without polling the inner service, and the call fails
-/// fast with [`BreakerOpen`]. A clone starts without an admission.
+/// fast with [`BreakerOpen`]; a half-open breaker's probe slot is taken there
+/// and held until the call ends. A call's duration, for slow-call detection,
+/// runs from `call` to the end of its future, so time spent waiting for the
+/// inner service to become ready does not count. A clone starts without an
+/// admission.
 ///
 /// # Errors
 ///
@@ -495,14 +505,21 @@ pub struct CircuitBreaker<S, C = FailOnError> {
     inner: S,
     breaker: Breaker,
     classifier: C,
-    // Two fields rather than one `Option<Result<Permit, BreakerOpen>>`: the enum's
-    // layout made the compiler copy the permit out with loads that straddle its
-    // fields, which stalls when `call` follows `poll_ready` at once.
-    /// The admission taken in `poll_ready` for the next `call`.
-    permit: Option<Permit>,
-    /// Or the rejection.
+    // What `poll_ready` decided for the next `call`, in separate fields rather than
+    // one enum: a permit written in `poll_ready` and copied out in `call` right
+    // after is read back with wider loads than it was stored with, which stalls.
+    /// A closed (or disabled) admission: it holds nothing, so it is kept as one
+    /// word and the permit is made in `call`, straight into the future.
+    /// `NOT_ADMITTED` when there is none.
+    admitted: u64,
+    /// A half-open probe's permit, which holds a probe slot until the call ends.
+    probe: Option<Permit>,
+    /// A rejection.
     rejected: Option<BreakerOpen>,
 }
+
+const NOT_ADMITTED: u64 = u64::MAX;
+const UNTRACKED: u64 = 1 << 17;
 
 impl<S> CircuitBreaker<S> {
     /// Wraps `inner` in `breaker`, with the default classifier.
@@ -518,7 +535,8 @@ impl<S, C> CircuitBreaker<S, C> {
             inner,
             breaker,
             classifier,
-            permit: None,
+            admitted: NOT_ADMITTED,
+            probe: None,
             rejected: None,
         }
     }
@@ -550,7 +568,8 @@ impl<S: Clone, C: Clone> Clone for CircuitBreaker<S, C> {
             inner: self.inner.clone(),
             breaker: self.breaker.clone(),
             classifier: self.classifier.clone(),
-            permit: None,
+            admitted: NOT_ADMITTED,
+            probe: None,
             rejected: None,
         }
     }
@@ -577,12 +596,22 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if self.permit.is_none() {
+        if self.admitted == NOT_ADMITTED && self.probe.is_none() {
             if self.rejected.is_some() {
                 return Poll::Ready(Ok(()));
             }
-            match self.breaker.try_acquire() {
-                Ok(permit) => self.permit = Some(permit),
+            match self.breaker.core().admit() {
+                Ok((Admission::Probe, generation)) => {
+                    self.probe = Some(self.breaker.permit_for(Admission::Probe, generation));
+                }
+                Ok((admission, generation)) => {
+                    let untracked = if admission == Admission::Untracked {
+                        UNTRACKED
+                    } else {
+                        0
+                    };
+                    self.admitted = u64::from(generation) | untracked;
+                }
                 Err(open) => {
                     // Fail fast: the call will be refused, so the inner service need not
                     // be ready.
@@ -596,7 +625,7 @@ where
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(err)) => {
                 // The dependency could not even take a call: that is its failure.
-                if let Some(permit) = self.permit.take() {
+                if let Some(permit) = self.take_permit() {
                     permit.record(Outcome::Failure);
                 }
                 Poll::Ready(Err(err.into()))
@@ -606,7 +635,7 @@ where
 
     #[inline]
     fn call(&mut self, request: Request) -> Self::Future {
-        if let Some(permit) = self.permit.take() {
+        if let Some(permit) = self.take_permit() {
             return ResponseFuture::called(
                 self.inner.call(request),
                 permit,
@@ -618,5 +647,22 @@ where
             .take()
             .expect("poll_ready must be called (and return Ready(Ok)) before call");
         ResponseFuture::rejected(open)
+    }
+}
+
+impl<S, C> CircuitBreaker<S, C> {
+    /// The permit for the admission `poll_ready` took, if it admitted the call.
+    #[inline(always)]
+    fn take_permit(&mut self) -> Option<Permit> {
+        if self.admitted != NOT_ADMITTED {
+            let admitted = std::mem::replace(&mut self.admitted, NOT_ADMITTED);
+            let admission = if admitted & UNTRACKED != 0 {
+                Admission::Untracked
+            } else {
+                Admission::Window
+            };
+            return Some(self.breaker.permit_for(admission, admitted as u16));
+        }
+        self.probe.take()
     }
 }

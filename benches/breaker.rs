@@ -421,6 +421,18 @@ fn cases() -> Vec<Case> {
             "bare/2-threads",
             two_threads(Dependency::healthy, None),
         ),
+        ("floor/2-threads/load+add+handle", "bare/2-threads", {
+            let shared = floor::Shared::new();
+            Box::new(move |iters| {
+                run_two_threads(
+                    &|| floor::Floor::<_, true> {
+                        inner: Dependency::healthy(),
+                        shared,
+                    },
+                    iters,
+                )
+            })
+        }),
         (
             "closed/2-threads",
             "bare/2-threads",

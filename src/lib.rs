@@ -56,6 +56,7 @@
 //! | `grpc` | no | [`classify::GrpcStatus`] |
 //! | `health` | no | [`health`]: the registry, the in-flight layer and the HTTP endpoints |
 //! | `tonic` | no | `health::grpc`: the tonic-health bridge |
+//! | `quanta` | no | [`clock::Clock::quanta`], a cheaper clock for slow-call detection |
 //! | `full` | no | everything |
 //!
 //! [tower]: https://docs.rs/tower

@@ -50,24 +50,97 @@ impl<T> Mutex<T> {
 
 /// The stripe this thread adds its counts to.
 ///
-/// Threads are numbered in the order they first touch a breaker and spread over
-/// the stripes round-robin, so two busy threads never share a stripe while
-/// there are at least two stripes.
+/// Each live thread that touches a breaker holds a distinct number, the
+/// smallest free one, and gives it back when it exits; numbers map onto the
+/// stripes round-robin. So threads that come and go (blocking pools, scoped
+/// threads) keep reusing the low numbers, and live threads never share a
+/// stripe while there are no more of them than stripes. Counting numbers up
+/// forever instead would put a new thread on a busy thread's stripe every so
+/// often, and the two would then fight over its cache lines.
+#[inline]
 pub(crate) fn thread_stripe(stripes: usize) -> usize {
     debug_assert!(stripes.is_power_of_two());
     thread_number() & (stripes - 1)
 }
 
 #[cfg(not(loom))]
+std::thread_local! {
+    // Const-initialised, with no destructor: reading it is one thread-pointer-relative
+    // load that inlines into the caller, where a lazily initialised thread local
+    // goes through an out-of-line accessor on every call. `usize::MAX` means "not
+    // numbered yet".
+    static THREAD_NUMBER: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+#[cfg(not(loom))]
+#[inline]
 fn thread_number() -> usize {
-    use std::cell::Cell;
-    use std::sync::atomic::AtomicUsize;
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        // Relaxed: the counter only hands out distinct numbers; nothing is published through it.
-        static NUMBER: Cell<usize> = Cell::new(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let number = THREAD_NUMBER.with(std::cell::Cell::get);
+    if number != usize::MAX {
+        return number;
     }
-    NUMBER.with(Cell::get)
+    number_this_thread()
+}
+
+/// Numbers of live threads: the next never used, and those given back.
+#[cfg(not(loom))]
+struct Numbers {
+    next: usize,
+    free: Vec<usize>,
+}
+
+#[cfg(not(loom))]
+static NUMBERS: std::sync::Mutex<Numbers> = std::sync::Mutex::new(Numbers {
+    next: 0,
+    free: Vec::new(),
+});
+
+/// Gives a thread's number back when the thread exits.
+#[cfg(not(loom))]
+struct GiveBack(std::cell::Cell<usize>);
+
+#[cfg(not(loom))]
+impl Drop for GiveBack {
+    fn drop(&mut self) {
+        let number = self.0.get();
+        if number != usize::MAX {
+            lock_numbers().free.push(number);
+        }
+    }
+}
+
+#[cfg(not(loom))]
+std::thread_local! {
+    static GIVE_BACK: GiveBack = const { GiveBack(std::cell::Cell::new(usize::MAX)) };
+}
+
+#[cfg(not(loom))]
+fn lock_numbers() -> std::sync::MutexGuard<'static, Numbers> {
+    // Poisoning cannot leave `Numbers` inconsistent (each update is one push or pop).
+    NUMBERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Once per thread: takes the smallest free number.
+#[cfg(not(loom))]
+#[cold]
+fn number_this_thread() -> usize {
+    let number = {
+        let mut numbers = lock_numbers();
+        let smallest = (0..numbers.free.len()).min_by_key(|&at| numbers.free[at]);
+        match smallest {
+            Some(at) => numbers.free.swap_remove(at),
+            None => {
+                numbers.next += 1;
+                numbers.next - 1
+            }
+        }
+    };
+    THREAD_NUMBER.with(|cell| cell.set(number));
+    // Fails only while the thread is being torn down; its number is then not reused.
+    let _ = GIVE_BACK.try_with(|give_back| give_back.0.set(number));
+    number
 }
 
 #[cfg(loom)]
@@ -92,5 +165,18 @@ pub(crate) fn stripe_count() -> usize {
             .unwrap_or(1)
             .next_power_of_two()
             .min(16)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    #[test]
+    fn exited_threads_give_their_numbers_back() {
+        let numbers: std::collections::HashSet<usize> = (0..10)
+            .map(|_| std::thread::spawn(super::thread_number).join().unwrap())
+            .collect();
+        // One after another, each thread takes the number the last one gave back
+        // (unless another test's thread took it in between).
+        assert!(numbers.len() < 10, "no number was reused: {numbers:?}");
     }
 }

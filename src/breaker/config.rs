@@ -191,12 +191,14 @@ impl BreakerConfig {
     }
 
     /// Whether a call of `nanos` is slow: strictly longer than the threshold.
+    #[inline]
     pub(crate) fn is_slow(&self, nanos: u64) -> bool {
         self.slow_call_nanos
             .is_some_and(|threshold| nanos > threshold)
     }
 
     /// Whether recording a call needs its duration.
+    #[inline]
     pub(crate) fn measures_duration(&self) -> bool {
         self.slow_call_nanos.is_some()
     }

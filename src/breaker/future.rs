@@ -34,7 +34,11 @@ pin_project! {
         Called {
             #[pin]
             future: F,
-            permit: Option<Permit>,
+            // Recorded in place (`Permit::finish`) rather than taken out of an
+            // `Option`: the permit was written just before in `call`, and copying
+            // it out whole right away reads it back with wider loads than it was
+            // stored with, which stalls.
+            permit: Permit,
             classifier: C,
         },
     }
@@ -51,7 +55,7 @@ impl<F, C> ResponseFuture<F, C> {
         Self {
             kind: Kind::Called {
                 future,
-                permit: Some(permit),
+                permit,
                 classifier,
             },
         }
@@ -66,6 +70,7 @@ where
 {
     type Output = Result<T, BoxError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Rejected { error } => {
@@ -78,9 +83,8 @@ where
                 classifier,
             } => {
                 let result = ready!(future.poll(cx));
-                if let Some(permit) = permit.take() {
-                    permit.record(classifier.classify(&result));
-                }
+                // A no-op if already recorded (polled after completion).
+                permit.finish(classifier.classify(&result));
                 Poll::Ready(result.map_err(Into::into))
             }
         }

@@ -137,6 +137,7 @@ pub enum State {
 }
 
 impl State {
+    #[inline]
     pub(crate) fn from_bits(bits: u64) -> Self {
         match bits {
             0 => Self::Closed,
@@ -234,12 +235,11 @@ pub struct BreakerMetrics {
 /// ```
 #[derive(Clone)]
 pub struct Breaker {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
+    // Held directly rather than behind one more `Arc`: admission reads the state
+    // word through `core` and picks a handle from `stripes` on every call, and each
+    // extra pointer hop there is a dependent load on the hot path.
     core: Arc<Core>,
-    stripes: Box<[Arc<StripeHandle>]>,
+    stripes: Arc<[Arc<StripeHandle>]>,
 }
 
 /// What a permit holds: the core and which stripe to count on.
@@ -266,13 +266,12 @@ impl Breaker {
                 })
             })
             .collect();
-        Self {
-            inner: Arc::new(Inner { core, stripes }),
-        }
+        Self { core, stripes }
     }
 
+    #[inline]
     fn core(&self) -> &Core {
-        &self.inner.core
+        &self.core
     }
 
     /// Asks to make a call.
@@ -280,21 +279,42 @@ impl Breaker {
     /// # Errors
     ///
     /// [`BreakerOpen`] when the breaker refuses the call.
+    // Always inlined: out of line, the permit comes back through memory and is
+    // copied at once with wider loads than it was stored with, which stalls.
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit, BreakerOpen> {
         let (admission, generation) = self.core().admit()?;
-        let stripes = &self.inner.stripes;
+        Ok(self.permit_for(admission, generation))
+    }
+
+    /// The permit for a call admitted as `admission` under `generation`.
+    #[inline(always)]
+    fn permit_for(&self, admission: Admission, generation: u16) -> Permit {
+        if admission == Admission::Untracked {
+            // Disabled: nothing will be recorded, so nothing needs to be held.
+            return Permit {
+                stripe: None,
+                ticket: 0,
+                started: NOT_TIMED,
+            };
+        }
+        let stripes = &self.stripes;
         let stripe = stripes[crate::sync::thread_stripe(stripes.len())].clone();
-        let started = if admission != Admission::Untracked && self.core().measures_duration() {
-            Some(self.core().config.clock.now_nanos())
+        let started = if self.core().measures_duration() {
+            self.core().config.clock.now_nanos().min(NOT_TIMED - 1)
         } else {
-            None
+            NOT_TIMED
         };
-        Ok(Permit {
+        let probe = if admission == Admission::Probe {
+            PROBE
+        } else {
+            0
+        };
+        Permit {
             stripe: Some(stripe),
-            admission,
-            generation,
+            ticket: u64::from(generation) | probe,
             started,
-        })
+        }
     }
 
     /// Runs `future` if the breaker admits it, and records its outcome with the
@@ -427,43 +447,69 @@ impl fmt::Debug for Breaker {
 /// never wedges the breaker.
 #[must_use = "a permit records nothing unless its outcome is recorded"]
 pub struct Permit {
+    /// `None` once recorded, or when the breaker is disabled.
     stripe: Option<Arc<StripeHandle>>,
-    admission: Admission,
-    generation: u16,
-    started: Option<u64>,
+    // Whole words only: a permit is written and read back at once on the hot path
+    // (service, then future, then the record), and a load that spans several
+    // narrower stores cannot be forwarded from them and stalls the core.
+    /// The generation the call was admitted under; `PROBE` if half-open.
+    ticket: u64,
+    /// Start in clock nanoseconds, or `NOT_TIMED`.
+    started: u64,
 }
+
+const PROBE: u64 = 1 << 16;
+const NOT_TIMED: u64 = u64::MAX;
 
 impl Permit {
     /// Records how the call went; its duration is measured when the breaker
     /// detects slow calls.
+    #[inline]
     pub fn record(mut self, outcome: Outcome) {
         self.finish(outcome);
     }
 
     /// Records a success.
+    #[inline]
     pub fn success(self) {
         self.record(Outcome::Success);
     }
 
     /// Records a failure.
+    #[inline]
     pub fn failure(self) {
         self.record(Outcome::Failure);
     }
 
+    fn admission(&self) -> Admission {
+        match (self.stripe.is_some(), self.ticket & PROBE != 0) {
+            (false, _) => Admission::Untracked,
+            (true, false) => Admission::Window,
+            (true, true) => Admission::Probe,
+        }
+    }
+
+    #[inline(always)]
     fn finish(&mut self, outcome: Outcome) {
         if let Some(stripe) = self.stripe.take() {
+            let admission = if self.ticket & PROBE != 0 {
+                Admission::Probe
+            } else {
+                Admission::Window
+            };
             stripe.core.record(
                 stripe.index,
-                self.admission,
-                self.generation,
+                admission,
+                self.ticket as u16,
                 outcome,
-                self.started,
+                (self.started != NOT_TIMED).then_some(self.started),
             );
         }
     }
 }
 
 impl Drop for Permit {
+    #[inline]
     fn drop(&mut self) {
         self.finish(Outcome::Ignored);
     }
@@ -472,8 +518,8 @@ impl Drop for Permit {
 impl fmt::Debug for Permit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
-            .field("admission", &self.admission)
-            .field("generation", &self.generation)
+            .field("admission", &self.admission())
+            .field("generation", &(self.ticket as u16))
             .finish_non_exhaustive()
     }
 }
@@ -482,8 +528,12 @@ impl fmt::Debug for Permit {
 ///
 /// Admission is decided in `poll_ready` and kept until `call`: an open breaker
 /// reports ready at once, without polling the inner service, and the call fails
-/// fast with [`BreakerOpen`]. A permit is kept across repeated `poll_ready`s; a
-/// refusal is decided again by each. A clone starts without an admission.
+/// fast with [`BreakerOpen`]; a half-open breaker's probe slot is taken there
+/// and held until the call ends. A permit is kept across repeated
+/// `poll_ready`s; a refusal reserves nothing and is decided again by each. A
+/// call's duration, for slow-call detection, runs from `call` to the end of its
+/// future, so time spent waiting for the inner service to become ready does not
+/// count. A clone starts without an admission.
 ///
 /// # Errors
 ///
@@ -492,8 +542,21 @@ pub struct CircuitBreaker<S, C = FailOnError> {
     inner: S,
     breaker: Breaker,
     classifier: C,
-    admission: Option<Result<Permit, BreakerOpen>>,
+    // What `poll_ready` decided for the next `call`, in separate fields rather than
+    // one enum: a permit written in `poll_ready` and copied out in `call` right
+    // after is read back with wider loads than it was stored with, which stalls.
+    /// A closed (or disabled) admission: it holds nothing, so it is kept as one
+    /// word and the permit is made in `call`, straight into the future.
+    /// `NOT_ADMITTED` when there is none.
+    admitted: u64,
+    /// A half-open probe's permit, which holds a probe slot until the call ends.
+    probe: Option<Permit>,
+    /// A rejection.
+    rejected: Option<BreakerOpen>,
 }
+
+const NOT_ADMITTED: u64 = u64::MAX;
+const UNTRACKED: u64 = 1 << 17;
 
 impl<S> CircuitBreaker<S> {
     /// Wraps `inner` in `breaker`, with the default classifier.
@@ -509,7 +572,9 @@ impl<S, C> CircuitBreaker<S, C> {
             inner,
             breaker,
             classifier,
-            admission: None,
+            admitted: NOT_ADMITTED,
+            probe: None,
+            rejected: None,
         }
     }
 
@@ -540,7 +605,9 @@ impl<S: Clone, C: Clone> Clone for CircuitBreaker<S, C> {
             inner: self.inner.clone(),
             breaker: self.breaker.clone(),
             classifier: self.classifier.clone(),
-            admission: None,
+            admitted: NOT_ADMITTED,
+            probe: None,
+            rejected: None,
         }
     }
 }
@@ -564,25 +631,39 @@ where
     type Error = BoxError;
     type Future = ResponseFuture<S::Future, C>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        // A refusal reserves nothing: decide again, so that a reset or the end of
-        // the open wait since the last poll is seen, and `retry_after` is current.
-        if matches!(self.admission, Some(Err(_))) {
-            self.admission = None;
-        }
-        let admission = self
-            .admission
-            .get_or_insert_with(|| self.breaker.try_acquire());
-        if admission.is_err() {
-            // Fail fast: the call will be refused, so the inner service need not be ready.
-            return Poll::Ready(Ok(()));
+        if self.admitted == NOT_ADMITTED && self.probe.is_none() {
+            // A refusal reserves nothing: decide again, so that a reset or the end
+            // of the open wait since the last poll is seen, and `retry_after` is
+            // current.
+            self.rejected = None;
+            match self.breaker.core().admit() {
+                Ok((Admission::Probe, generation)) => {
+                    self.probe = Some(self.breaker.permit_for(Admission::Probe, generation));
+                }
+                Ok((admission, generation)) => {
+                    let untracked = if admission == Admission::Untracked {
+                        UNTRACKED
+                    } else {
+                        0
+                    };
+                    self.admitted = u64::from(generation) | untracked;
+                }
+                Err(open) => {
+                    // Fail fast: the call will be refused, so the inner service need not
+                    // be ready.
+                    self.rejected = Some(open);
+                    return Poll::Ready(Ok(()));
+                }
+            }
         }
         match self.inner.poll_ready(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(err)) => {
                 // The dependency could not even take a call: that is its failure.
-                if let Some(Ok(permit)) = self.admission.take() {
+                if let Some(permit) = self.take_permit() {
                     permit.record(Outcome::Failure);
                 }
                 Poll::Ready(Err(err.into()))
@@ -590,16 +671,36 @@ where
         }
     }
 
+    #[inline]
     fn call(&mut self, request: Request) -> Self::Future {
-        match self
-            .admission
-            .take()
-            .expect("poll_ready must be called (and return Ready(Ok)) before call")
-        {
-            Ok(permit) => {
-                ResponseFuture::called(self.inner.call(request), permit, self.classifier.clone())
-            }
-            Err(open) => ResponseFuture::rejected(open),
+        if let Some(permit) = self.take_permit() {
+            return ResponseFuture::called(
+                self.inner.call(request),
+                permit,
+                self.classifier.clone(),
+            );
         }
+        let open = self
+            .rejected
+            .take()
+            .expect("poll_ready must be called (and return Ready(Ok)) before call");
+        ResponseFuture::rejected(open)
+    }
+}
+
+impl<S, C> CircuitBreaker<S, C> {
+    /// The permit for the admission `poll_ready` took, if it admitted the call.
+    #[inline(always)]
+    fn take_permit(&mut self) -> Option<Permit> {
+        if self.admitted != NOT_ADMITTED {
+            let admitted = std::mem::replace(&mut self.admitted, NOT_ADMITTED);
+            let admission = if admitted & UNTRACKED != 0 {
+                Admission::Untracked
+            } else {
+                Admission::Window
+            };
+            return Some(self.breaker.permit_for(admission, admitted as u16));
+        }
+        self.probe.take()
     }
 }

@@ -77,10 +77,12 @@ impl Word {
         )
     }
 
+    #[inline]
     pub(crate) fn state(self) -> State {
         State::from_bits(self.0 & STATE_MASK)
     }
 
+    #[inline]
     pub(crate) fn generation(self) -> u16 {
         ((self.0 & GEN_MASK) >> GEN_SHIFT) as u16
     }
@@ -112,6 +114,7 @@ impl Word {
     /// Whether a closed-kind success admitted under `generation` can be counted
     /// on the stripes alone: same generation, a recording state, and nothing
     /// that needs the slow path.
+    #[inline]
     fn fast_success(self, generation: u16) -> bool {
         self.0 & (STATE_MASK | ARMED | LISTENING) == State::Closed as u64
             && self.generation() == generation
@@ -261,6 +264,7 @@ impl Core {
         self.config.clock.now_nanos()
     }
 
+    #[inline]
     fn load(&self) -> Word {
         // Acquire pairs with the Release of the transition CAS: a caller that sees a
         // generation also sees the window reset made before it was published.
@@ -272,13 +276,26 @@ impl Core {
     }
 
     /// Whether a permit must note its start time.
+    #[inline]
     pub(crate) fn measures_duration(&self) -> bool {
         self.config.measures_duration()
     }
 
     /// Decides whether a call may go ahead.
+    ///
+    /// Inlined into the caller for the closed state, which is one load; every
+    /// other state is decided out of line.
+    #[inline]
     pub(crate) fn admit(&self) -> Result<(Admission, u16), BreakerOpen> {
-        let mut word = self.load();
+        let word = self.load();
+        if let State::Closed | State::MetricsOnly = word.state() {
+            return Ok((Admission::Window, word.generation()));
+        }
+        self.admit_slow(word)
+    }
+
+    #[inline(never)]
+    fn admit_slow(&self, mut word: Word) -> Result<(Admission, u16), BreakerOpen> {
         loop {
             match word.state() {
                 State::Closed | State::MetricsOnly => {
@@ -387,6 +404,10 @@ impl Core {
     /// Records the outcome of a call admitted as `admission` under `generation`.
     ///
     /// `started` is the start time when the config measures durations.
+    ///
+    /// Inlined into the caller for the common case, a fast success in the closed
+    /// state with nothing to time: one load and one add on the caller's stripe.
+    #[inline]
     pub(crate) fn record(
         &self,
         stripe: usize,
@@ -395,12 +416,48 @@ impl Core {
         outcome: Outcome,
         started: Option<u64>,
     ) {
+        let mut end = None;
+        if admission == Admission::Window && outcome == Outcome::Success && !self.window.is_timed()
+        {
+            // With slow-call detection, a success that was not slow is still a fast
+            // success; the end time is read once and handed on if it was slow.
+            let slow = started.is_some_and(|start| {
+                let now = self.now();
+                end = Some(now);
+                self.config.is_slow(now.saturating_sub(start))
+            });
+            if !slow && self.load().fast_success(generation) {
+                let note = self.window.record_success(stripe, 0);
+                self.clear_failure_run();
+                if note.stripe_total % SUCCESS_PUBLISH_EVERY == 0 {
+                    self.publish_successes();
+                }
+                return;
+            }
+        }
+        self.record_slow(stripe, admission, generation, outcome, started, end);
+    }
+
+    #[inline(never)]
+    fn record_slow(
+        &self,
+        stripe: usize,
+        admission: Admission,
+        generation: u16,
+        outcome: Outcome,
+        started: Option<u64>,
+        end: Option<u64>,
+    ) {
         if admission == Admission::Untracked {
             return;
         }
         let needs_now =
             started.is_some() || (admission == Admission::Window && self.window.is_timed());
-        let now = if needs_now { self.now() } else { 0 };
+        let now = match end {
+            Some(end) => end,
+            None if needs_now => self.now(),
+            None => 0,
+        };
         let duration = started.map(|start| now.saturating_sub(start));
         let slow = duration.is_some_and(|nanos| self.config.is_slow(nanos));
         match admission {
@@ -479,6 +536,7 @@ impl Core {
     }
 
     /// Ends a run of consecutive failures when that mode is on.
+    #[inline]
     fn clear_failure_run(&self) {
         if self.config.consecutive_failures.is_some() {
             self.window.end_failure_run();
@@ -501,6 +559,8 @@ impl Core {
 
     /// Sets `seawall_breaker_calls_total{outcome="success"}` to every fast
     /// success so far: the stripes' and the probes'.
+    #[cold]
+    #[inline(never)]
     fn publish_successes(&self) {
         // Relaxed: a statistic; a success racing this read is published next time.
         let probes = self.probe_successes.load(Ordering::Relaxed);

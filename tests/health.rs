@@ -113,6 +113,37 @@ async fn fallback_and_non_critical_only_degrade() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_full_bulkhead_degrades_the_report_but_not_readiness() {
+    use seawall::bulkhead::{Bulkhead, BulkheadConfig};
+
+    let pool = Bulkhead::new(
+        BulkheadConfig::builder()
+            .name("db-pool")
+            .max_concurrent_calls(2)
+            .build()
+            .unwrap(),
+    );
+    let health = started();
+    health.register_bulkhead(&pool, Criticality::critical());
+    assert_eq!(health.report().await.status, Status::Up);
+
+    let first = pool.try_acquire().unwrap();
+    let second = pool.try_acquire().unwrap();
+    assert!(pool.try_acquire().is_err());
+    let report = health.report().await;
+    assert_eq!(report.status, Status::Degraded);
+    assert!(report.ready, "a busy service still takes traffic");
+    let details = &report.components[0].details;
+    assert_eq!(details.state.as_deref(), Some("full"));
+    assert_eq!(details.extra["in_flight"], 2);
+    assert_eq!(details.extra["max_concurrent_calls"], 2);
+    assert_eq!(details.extra["rejected"], 1);
+
+    drop((first, second));
+    assert_eq!(health.report().await.status, Status::Up);
+}
+
+#[tokio::test(start_paused = true)]
 async fn half_open_breaker_is_degraded() {
     let payments = Breaker::new(
         BreakerConfig::builder()

@@ -223,6 +223,86 @@ impl Component for BreakerComponent {
     }
 }
 
+/// A [`Bulkhead`](crate::bulkhead::Bulkhead) as a health component.
+///
+/// A bulkhead with a free slot is up; a full one is degraded: the service is
+/// shedding or queueing load, which a load balancer may want to know, but the
+/// dependency behind it is not down. (Mark it critical to make readiness
+/// follow it anyway: a critical component's degraded status stays degraded;
+/// only down fails readiness.) Its details carry `in_flight`,
+/// `max_concurrent_calls`, `waiting` and `rejected`. A bulkhead has no
+/// transitions to announce, so its status is looked at when a report is made.
+///
+/// ```
+/// use seawall::bulkhead::{Bulkhead, BulkheadConfig};
+/// use seawall::health::{BulkheadComponent, Component, Status};
+///
+/// let bulkhead = Bulkhead::new(BulkheadConfig::builder().max_concurrent_calls(1).build()?);
+/// let component = BulkheadComponent::new(bulkhead.clone());
+/// assert_eq!(component.status(), Some(Status::Up));
+/// let _slot = bulkhead.try_acquire()?;
+/// assert_eq!(component.status(), Some(Status::Degraded));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(feature = "bulkhead")]
+#[derive(Clone, Debug)]
+pub struct BulkheadComponent {
+    bulkhead: crate::bulkhead::Bulkhead,
+}
+
+#[cfg(feature = "bulkhead")]
+impl BulkheadComponent {
+    /// The component for `bulkhead`.
+    pub fn new(bulkhead: crate::bulkhead::Bulkhead) -> Self {
+        Self { bulkhead }
+    }
+
+    fn current(&self) -> Status {
+        if self.bulkhead.in_flight() >= self.bulkhead.max_concurrent_calls() {
+            Status::Degraded
+        } else {
+            Status::Up
+        }
+    }
+}
+
+#[cfg(feature = "bulkhead")]
+impl Component for BulkheadComponent {
+    fn name(&self) -> &str {
+        self.bulkhead.name()
+    }
+
+    fn kind(&self) -> &str {
+        "bulkhead"
+    }
+
+    fn status(&self) -> Option<Status> {
+        Some(self.current())
+    }
+
+    fn check(&self) -> ComponentFuture<'_> {
+        let status = self.current();
+        let mut details = Details::new(status);
+        details.state = Some(
+            if status == Status::Up {
+                "available"
+            } else {
+                "full"
+            }
+            .to_owned(),
+        );
+        let details = details
+            .with_extra("in_flight", u64::from(self.bulkhead.in_flight()))
+            .with_extra(
+                "max_concurrent_calls",
+                u64::from(self.bulkhead.max_concurrent_calls()),
+            )
+            .with_extra("waiting", u64::from(self.bulkhead.waiting()))
+            .with_extra("rejected", self.bulkhead.rejected());
+        Box::pin(std::future::ready(details))
+    }
+}
+
 type CheckFn = dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>> + Send + Sync;
 
 /// A custom async health check (a database ping, a disk-space look), with a

@@ -108,6 +108,8 @@ pub mod grpc;
 
 use std::fmt;
 
+#[cfg(feature = "bulkhead")]
+pub use self::component::BulkheadComponent;
 pub use self::component::{BreakerComponent, Check, Component, ComponentFuture, Details};
 pub use self::error::DrainTimedOut;
 pub use self::http::HealthService;

@@ -179,6 +179,17 @@ impl HealthRegistry {
         });
     }
 
+    /// Adds `bulkhead` with `criticality`: degraded while it is full (see
+    /// [`BulkheadComponent`](super::BulkheadComponent)).
+    #[cfg(feature = "bulkhead")]
+    pub fn register_bulkhead(
+        &self,
+        bulkhead: &crate::bulkhead::Bulkhead,
+        criticality: Criticality,
+    ) {
+        self.register(super::BulkheadComponent::new(bulkhead.clone()), criticality);
+    }
+
     /// Adds a custom `check` with `criticality`.
     pub fn register_check(&self, check: Check, criticality: Criticality) {
         self.register(check, criticality);

@@ -103,10 +103,10 @@ impl InFlight {
     /// Holds `permit` for a moment if it is a probe, checking that no more than
     /// `permitted` probes of its generation are held at once.
     fn hold(&self, permit: &Permit, permitted: usize) {
-        if permit.admission != Admission::Probe {
+        if permit.admission() != Admission::Probe {
             return;
         }
-        let slot = &self.0[usize::from(permit.generation) % self.0.len()];
+        let slot = &self.0[usize::from(permit.generation()) % self.0.len()];
         // Relaxed: a read-modify-write always sees the latest count. Whether a
         // probe slot handed over from one holder to the next is ordered after the
         // first holder's decrement is exactly the breaker's synchronisation under
@@ -115,7 +115,7 @@ impl InFlight {
         assert!(
             held <= permitted,
             "{held} probes of generation {} in flight, {permitted} permitted",
-            permit.generation
+            permit.generation()
         );
         // Relaxed: as above.
         slot.fetch_sub(1, Ordering::Relaxed);
@@ -147,7 +147,7 @@ fn assert_not_wedged(breaker: &Breaker, permitted: u64) {
             .map(|_| breaker.try_acquire().expect("a free probe slot"))
             .collect();
         assert!(
-            probes.iter().all(|p| p.admission == Admission::Probe),
+            probes.iter().all(|p| p.admission() == Admission::Probe),
             "half-open admitted a non-probe"
         );
         assert!(breaker.try_acquire().is_err(), "more probes than permitted");

@@ -481,12 +481,17 @@ impl Permit {
         self.record(Outcome::Failure);
     }
 
-    fn admission(&self) -> Admission {
+    pub(crate) fn admission(&self) -> Admission {
         match (self.stripe.is_some(), self.ticket & PROBE != 0) {
             (false, _) => Admission::Untracked,
             (true, false) => Admission::Window,
             (true, true) => Admission::Probe,
         }
+    }
+
+    /// The generation the call was admitted under.
+    pub(crate) fn generation(&self) -> u16 {
+        self.ticket as u16
     }
 
     #[inline(always)]
@@ -519,7 +524,7 @@ impl fmt::Debug for Permit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
             .field("admission", &self.admission())
-            .field("generation", &(self.ticket as u16))
+            .field("generation", &self.generation())
             .finish_non_exhaustive()
     }
 }

@@ -51,14 +51,7 @@ impl ErrorKind {
 
     /// Finds the first seawall error in `err` or its `source()` chain.
     pub fn of(err: &(dyn StdError + 'static)) -> Self {
-        let mut current: Option<&(dyn StdError + 'static)> = Some(err);
-        while let Some(err) = current {
-            if let Some(kind) = Self::of_one(err) {
-                return kind;
-            }
-            current = err.source();
-        }
-        Self::Other
+        chain(err).find_map(Self::of_one).unwrap_or(Self::Other)
     }
 
     fn of_one(err: &(dyn StdError + 'static)) -> Option<Self> {
@@ -71,6 +64,21 @@ impl ErrorKind {
         }
         None
     }
+}
+
+/// `err` and the errors of its `source()` chain, outermost first.
+fn chain<'a>(
+    err: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(err), |&err| err.source())
+}
+
+/// The first error of type `T` in `err` or its `source()` chain.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) fn find_in_chain<'a, T: StdError + 'static>(
+    err: &'a (dyn StdError + 'static),
+) -> Option<&'a T> {
+    chain(err).find_map(|err| err.downcast_ref::<T>())
 }
 
 /// A configuration value outside its allowed range.

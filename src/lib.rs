@@ -55,7 +55,8 @@
 //! | `http` | no | [`classify::HttpStatus`], [`fallback::HttpMark`] |
 //! | `grpc` | no | [`classify::GrpcStatus`] |
 //! | `health` | no | [`health`]: the registry, the in-flight layer and the HTTP endpoints |
-//! | `tonic` | no | `health::grpc`: the tonic-health bridge |
+//! | `tonic` | no | [`tonic::StatusLayer`] and [`tonic::status_of`]: seawall errors as gRPC statuses; `health::grpc`: the tonic-health bridge |
+//! | `axum` | no | [`axum::ErrorResponseLayer`]: seawall errors as `503`/`504`/`500` responses |
 //! | `quanta` | no | [`clock::Clock::quanta`], a cheaper clock for slow-call detection |
 //! | `full` | no | everything |
 //!
@@ -66,6 +67,8 @@
 #![warn(missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod breaker;
 #[cfg(feature = "bulkhead")]
 pub mod bulkhead;
@@ -77,6 +80,10 @@ pub mod fallback;
 #[cfg(feature = "health")]
 pub mod health;
 pub mod observe;
+#[cfg(feature = "http")]
+pub mod respond;
+#[cfg(feature = "tonic")]
+pub mod tonic;
 
 mod sync;
 

@@ -1,0 +1,158 @@
+//! seawall's errors as HTTP responses, so a seawall stack fits
+//! `axum::Router::layer` without a `HandleErrorLayer`.
+//!
+//! axum requires every service on a router to be infallible: its errors must
+//! already be responses. tower middleware that can fail (a breaker, a
+//! bulkhead, a timeout) therefore needs glue in every application, written
+//! again each time and usually answering `500` for everything. [`ErrorResponseLayer`]
+//! is that glue, once, with the status a client and a load balancer can act on:
+//!
+//! | error | response |
+//! |---|---|
+//! | [`BreakerOpen`](crate::breaker::error::BreakerOpen) | `503 Service Unavailable`, `Retry-After` from the breaker's open wait |
+//! | `BulkheadFull` (feature `bulkhead`) | `503 Service Unavailable`, `Retry-After` (default 1 s) |
+//! | anything else | `500 Internal Server Error`, without the error's text unless [`expose_errors`](ErrorResponseLayer::expose_errors) |
+//!
+//! `Retry-After` is in whole seconds, rounded up, at least 1.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use seawall::axum::ErrorResponseLayer;
+//! use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer};
+//! use tower::ServiceBuilder;
+//!
+//! let breaker = Breaker::new(BreakerConfig::default());
+//! let app: Router = Router::new()
+//!     .route("/orders", get(|| async { "orders" }))
+//!     .layer(
+//!         ServiceBuilder::new()
+//!             .layer(ErrorResponseLayer::new())
+//!             .layer(CircuitBreakerLayer::new(breaker)),
+//!     );
+//! # drop(app);
+//! ```
+
+use std::time::Duration;
+
+use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use http::{Response, StatusCode};
+use tower_layer::Layer;
+
+use crate::error::{find_in_chain, BoxError, ErrorKind};
+use crate::respond::{ErrorResponse, ErrorToResponse};
+
+/// The HTTP mapping of the [module docs](self), made by [`ErrorResponseLayer`].
+#[derive(Clone, Copy, Debug)]
+pub struct HttpMapping {
+    expose_errors: bool,
+    default_retry_after: Duration,
+}
+
+impl<B: From<String>> ErrorToResponse<B> for HttpMapping {
+    fn response(&self, err: BoxError) -> Response<B> {
+        let (status, retry_after) = match ErrorKind::of(&*err) {
+            ErrorKind::BreakerOpen => {
+                let retry_after = find_in_chain::<crate::breaker::error::BreakerOpen>(&*err)
+                    .and_then(|open| open.retry_after());
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some(retry_after.unwrap_or(self.default_retry_after)),
+                )
+            }
+            #[cfg(feature = "bulkhead")]
+            ErrorKind::BulkheadFull => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(self.default_retry_after),
+            ),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, None),
+        };
+        let text = if status == StatusCode::INTERNAL_SERVER_ERROR && !self.expose_errors {
+            status
+                .canonical_reason()
+                .unwrap_or("error")
+                .to_ascii_lowercase()
+        } else {
+            err.to_string()
+        };
+        let mut response = Response::new(B::from(text));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if let Some(after) = retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds(after)));
+        }
+        response
+    }
+}
+
+/// Whole seconds, rounded up, at least 1: `Retry-After: 0` invites a storm.
+fn retry_after_seconds(after: Duration) -> u64 {
+    let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    seconds.max(1)
+}
+
+/// Turns a service's seawall errors (and any other error) into responses.
+///
+/// See the [module docs](self) for the mapping. The services it makes have
+/// `Error = Infallible`, as `axum::Router::layer` and `route_service` require.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorResponseLayer {
+    mapping: HttpMapping,
+}
+
+impl ErrorResponseLayer {
+    /// The mapping of the [module docs](self): internal error text hidden,
+    /// `Retry-After: 1` where no better wait is known.
+    pub fn new() -> Self {
+        Self {
+            mapping: HttpMapping {
+                expose_errors: false,
+                default_retry_after: Duration::from_secs(1),
+            },
+        }
+    }
+
+    /// Puts the text of errors that are not seawall's own into the `500`
+    /// response body. Useful in development; leaks internals in production.
+    pub fn expose_errors(mut self, expose: bool) -> Self {
+        self.mapping.expose_errors = expose;
+        self
+    }
+
+    /// The `Retry-After` sent where the error carries no wait of its own (a
+    /// full bulkhead, a breaker forced open).
+    pub fn default_retry_after(mut self, after: Duration) -> Self {
+        self.mapping.default_retry_after = after;
+        self
+    }
+}
+
+impl Default for ErrorResponseLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S> Layer<S> for ErrorResponseLayer {
+    type Service = ErrorResponse<S, HttpMapping>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ErrorResponse::new(inner, self.mapping)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_seconds(Duration::ZERO), 1);
+        assert_eq!(retry_after_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_seconds(Duration::from_secs(2)), 2);
+        assert_eq!(retry_after_seconds(Duration::from_millis(2001)), 3);
+    }
+}

@@ -85,6 +85,7 @@ pub mod respond;
 #[cfg(feature = "tonic")]
 pub mod tonic;
 
+mod keyed;
 mod sync;
 
 pub use crate::error::{BoxError, ConfigError, ErrorKind};

@@ -9,7 +9,6 @@
 //! Looking up a key takes a short lock on the map; the breaker it returns is
 //! lock-free as usual.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::task::{Context, Poll};
@@ -19,7 +18,8 @@ use tower_service::Service;
 
 use crate::classify::{Classify, FailOnError};
 use crate::error::{BoxError, ConfigError};
-use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
+use crate::keyed::{name_for_key, LruMap};
+use crate::sync::Arc;
 
 use super::future::ResponseFuture;
 use super::{Breaker, BreakerConfig};
@@ -43,14 +43,7 @@ pub struct KeyedBreaker<K> {
 
 struct Keyed<K> {
     config: BreakerConfig,
-    capacity: usize,
-    clock: AtomicU64,
-    entries: Mutex<HashMap<K, Entry>>,
-}
-
-struct Entry {
-    breaker: Breaker,
-    last_used: u64,
+    breakers: LruMap<K, Breaker>,
 }
 
 impl<K> Clone for KeyedBreaker<K> {
@@ -65,7 +58,7 @@ impl<K> fmt::Debug for KeyedBreaker<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyedBreaker")
             .field("name", &self.shared.config.name())
-            .field("capacity", &self.shared.capacity)
+            .field("capacity", &self.shared.breakers.capacity())
             .finish_non_exhaustive()
     }
 }
@@ -78,15 +71,10 @@ impl<K: Hash + Eq + Clone + fmt::Display> KeyedBreaker<K> {
     ///
     /// A [`ConfigError`] for a capacity of 0.
     pub fn new(config: BreakerConfig, capacity: usize) -> Result<Self, ConfigError> {
-        if capacity == 0 {
-            return Err(ConfigError::new("capacity", capacity, "at least 1"));
-        }
         Ok(Self {
             shared: Arc::new(Keyed {
                 config,
-                capacity,
-                clock: AtomicU64::new(0),
-                entries: Mutex::new(HashMap::with_capacity(capacity.min(4096))),
+                breakers: LruMap::new(capacity)?,
             }),
         })
     }
@@ -95,47 +83,25 @@ impl<K: Hash + Eq + Clone + fmt::Display> KeyedBreaker<K> {
     /// used one when full).
     pub fn get(&self, key: &K) -> Breaker {
         let shared = &self.shared;
-        // Relaxed: a logical clock for recency; ties and reorderings only blur LRU order.
-        let now = shared.clock.fetch_add(1, Ordering::Relaxed);
-        let mut entries = shared.entries.lock();
-        if let Some(entry) = entries.get_mut(key) {
-            entry.last_used = now;
-            return entry.breaker.clone();
-        }
-        if entries.len() >= shared.capacity {
-            let oldest = entries
-                .iter()
-                .min_by_key(|(_, entry)| entry.last_used)
-                .map(|(key, _)| key.clone());
-            if let Some(oldest) = oldest {
-                entries.remove(&oldest);
-            }
-        }
-        let mut config = shared.config.clone();
-        config.name = format!("{}/{key}", shared.config.name()).into();
-        let breaker = Breaker::new(config);
-        entries.insert(
-            key.clone(),
-            Entry {
-                breaker: breaker.clone(),
-                last_used: now,
+        shared.breakers.get_or_insert_with(
+            key,
+            || {
+                let mut config = shared.config.clone();
+                config.name = name_for_key(shared.config.name(), key).into();
+                Breaker::new(config)
             },
-        );
-        breaker
+            |_| true,
+        )
     }
 
     /// The breaker for `key` if one is kept, without making one.
     pub fn peek(&self, key: &K) -> Option<Breaker> {
-        self.shared
-            .entries
-            .lock()
-            .get(key)
-            .map(|entry| entry.breaker.clone())
+        self.shared.breakers.peek(key)
     }
 
     /// How many breakers are kept.
     pub fn len(&self) -> usize {
-        self.shared.entries.lock().len()
+        self.shared.breakers.len()
     }
 
     /// Whether no breaker is kept.

@@ -12,7 +12,6 @@
 //! Looking up a key takes a short lock on the map; the bulkhead it returns is
 //! lock-free as usual.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::task::{Context, Poll};
@@ -21,7 +20,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::error::{BoxError, ConfigError};
-use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
+use crate::keyed::{name_for_key, LruMap};
+use crate::sync::Arc;
 
 use super::future::ResponseFuture;
 use super::{Bulkhead, BulkheadConfig};
@@ -50,14 +50,7 @@ pub struct KeyedBulkhead<K> {
 
 struct Keyed<K> {
     config: BulkheadConfig,
-    capacity: usize,
-    clock: AtomicU64,
-    entries: Mutex<HashMap<K, Entry>>,
-}
-
-struct Entry {
-    bulkhead: Bulkhead,
-    last_used: u64,
+    bulkheads: LruMap<K, Bulkhead>,
 }
 
 impl<K> Clone for KeyedBulkhead<K> {
@@ -72,7 +65,7 @@ impl<K> fmt::Debug for KeyedBulkhead<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyedBulkhead")
             .field("name", &self.shared.config.name())
-            .field("capacity", &self.shared.capacity)
+            .field("capacity", &self.shared.bulkheads.capacity())
             .finish_non_exhaustive()
     }
 }
@@ -85,15 +78,10 @@ impl<K: Hash + Eq + Clone + fmt::Display> KeyedBulkhead<K> {
     ///
     /// A [`ConfigError`] for a capacity of 0.
     pub fn new(config: BulkheadConfig, capacity: usize) -> Result<Self, ConfigError> {
-        if capacity == 0 {
-            return Err(ConfigError::new("capacity", capacity, "at least 1"));
-        }
         Ok(Self {
             shared: Arc::new(Keyed {
                 config,
-                capacity,
-                clock: AtomicU64::new(0),
-                entries: Mutex::new(HashMap::with_capacity(capacity.min(4096))),
+                bulkheads: LruMap::new(capacity)?,
             }),
         })
     }
@@ -102,51 +90,25 @@ impl<K: Hash + Eq + Clone + fmt::Display> KeyedBulkhead<K> {
     /// as described on [`KeyedBulkhead`]).
     pub fn get(&self, key: &K) -> Bulkhead {
         let shared = &self.shared;
-        // Relaxed: a logical clock for recency; ties and reorderings only blur LRU order.
-        let now = shared.clock.fetch_add(1, Ordering::Relaxed);
-        let mut entries = shared.entries.lock();
-        if let Some(entry) = entries.get_mut(key) {
-            entry.last_used = now;
-            return entry.bulkhead.clone();
-        }
-        if entries.len() >= shared.capacity {
-            let idle =
-                |entry: &Entry| entry.bulkhead.in_flight() == 0 && entry.bulkhead.waiting() == 0;
-            let victim = entries
-                .iter()
-                .filter(|(_, entry)| idle(entry))
-                .min_by_key(|(_, entry)| entry.last_used)
-                .or_else(|| entries.iter().min_by_key(|(_, entry)| entry.last_used))
-                .map(|(key, _)| key.clone());
-            if let Some(victim) = victim {
-                entries.remove(&victim);
-            }
-        }
-        let mut config = shared.config.clone();
-        config.name = format!("{}/{key}", shared.config.name()).into();
-        let bulkhead = Bulkhead::new(config);
-        entries.insert(
-            key.clone(),
-            Entry {
-                bulkhead: bulkhead.clone(),
-                last_used: now,
+        shared.bulkheads.get_or_insert_with(
+            key,
+            || {
+                let mut config = shared.config.clone();
+                config.name = name_for_key(shared.config.name(), key).into();
+                Bulkhead::new(config)
             },
-        );
-        bulkhead
+            |bulkhead: &Bulkhead| bulkhead.in_flight() == 0 && bulkhead.waiting() == 0,
+        )
     }
 
     /// The bulkhead for `key` if one is kept, without making one.
     pub fn peek(&self, key: &K) -> Option<Bulkhead> {
-        self.shared
-            .entries
-            .lock()
-            .get(key)
-            .map(|entry| entry.bulkhead.clone())
+        self.shared.bulkheads.peek(key)
     }
 
     /// How many bulkheads are kept.
     pub fn len(&self) -> usize {
-        self.shared.entries.lock().len()
+        self.shared.bulkheads.len()
     }
 
     /// Whether no bulkhead is kept.

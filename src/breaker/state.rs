@@ -48,7 +48,7 @@ use crate::sync::{AtomicU64, Mutex, Ordering};
 
 use super::config::{BreakerConfig, HalfOpenTimeout, MAX_REOPENINGS};
 use super::error::BreakerOpen;
-use super::window::{Closed, Counts};
+use super::window::{Closed, Counts, SuccessNote};
 use super::{BreakerMetrics, State};
 
 const STATE_MASK: u64 = 0b111;
@@ -427,15 +427,23 @@ impl Core {
                 self.config.is_slow(now.saturating_sub(start))
             });
             if !slow && self.load().fast_success(generation) {
-                let note = self.window.record_success(stripe, 0);
-                self.clear_failure_run();
-                if note.stripe_total % SUCCESS_PUBLISH_EVERY == 0 {
-                    self.publish_successes();
-                }
+                self.count_fast_success(stripe, 0);
                 return;
             }
         }
         self.record_slow(stripe, admission, generation, outcome, started, end);
+    }
+
+    /// Counts a success (neither failed nor slow) on `stripe` without a lock,
+    /// ends any run of failures, and publishes the success total now and then.
+    #[inline(always)]
+    fn count_fast_success(&self, stripe: usize, now: u64) -> SuccessNote {
+        let note = self.window.record_success(stripe, now);
+        self.clear_failure_run();
+        if note.stripe_total % SUCCESS_PUBLISH_EVERY == 0 {
+            self.publish_successes();
+        }
+        note
     }
 
     #[inline(never)]
@@ -480,11 +488,7 @@ impl Core {
     ) {
         let word = self.load();
         if outcome == Outcome::Success && !slow && word.fast_success(generation) {
-            let note = self.window.record_success(stripe, now);
-            self.clear_failure_run();
-            if note.stripe_total % SUCCESS_PUBLISH_EVERY == 0 {
-                self.publish_successes();
-            }
+            let note = self.count_fast_success(stripe, now);
             if !note.new_bucket {
                 return;
             }

@@ -88,7 +88,10 @@ fn outcome_of_error<E: 'static>(err: &E) -> Outcome {
     match ErrorKind::of(&**boxed) {
         // An inner breaker's rejection means that dependency is already known to be down:
         // it is a failure of this call too.
-        ErrorKind::BreakerOpen | ErrorKind::Other => Outcome::Failure,
+        // A timed-out attempt is the dependency failing to answer in time.
+        ErrorKind::BreakerOpen | ErrorKind::Elapsed | ErrorKind::Other => Outcome::Failure,
+        // An empty retry budget is the caller's own limit: the dependency was not asked.
+        ErrorKind::BudgetExhausted => Outcome::Ignored,
     }
 }
 

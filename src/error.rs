@@ -28,6 +28,13 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 pub enum ErrorKind {
     /// A circuit breaker refused the call: [`BreakerOpen`](crate::breaker::error::BreakerOpen).
     BreakerOpen,
+    /// An attempt ran out of time: [`Elapsed`](crate::timeout::error::Elapsed)
+    /// (feature `timeout`).
+    Elapsed,
+    /// A retry was refused because the shared retry budget is empty:
+    /// [`BudgetExhausted`](crate::retry::error::BudgetExhausted) (feature
+    /// `retry`). Its `source()` is the last attempt's error.
+    BudgetExhausted,
     /// Not a seawall error: the inner service's own failure.
     Other,
 }
@@ -48,6 +55,14 @@ impl ErrorKind {
     fn of_one(err: &(dyn StdError + 'static)) -> Option<Self> {
         if err.is::<crate::breaker::error::BreakerOpen>() {
             return Some(Self::BreakerOpen);
+        }
+        #[cfg(feature = "timeout")]
+        if err.is::<crate::timeout::error::Elapsed>() {
+            return Some(Self::Elapsed);
+        }
+        #[cfg(feature = "retry")]
+        if err.is::<crate::retry::error::BudgetExhausted>() {
+            return Some(Self::BudgetExhausted);
         }
         None
     }

@@ -6,6 +6,9 @@
 //! - [`breaker`]: a circuit breaker with a lock-free state machine, count and
 //!   time windows, slow-call detection, half-open probing and manual control,
 //!   usable with or without tower.
+//! - [`retry`]: retries with backoff and jitter, a shared retry budget, server
+//!   pushback and an overall deadline.
+//! - [`timeout`]: a per-attempt timeout and a request deadline.
 //!
 //! Shared mechanics live once: the [`clock`] every time-based decision reads
 //! (tokio's, so `tokio::time::pause` drives tests), [`classify`]ing results
@@ -43,8 +46,11 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! //! | `http` | no | [`classify::HttpStatus`] |
-//! | `grpc` | no | [`classify::GrpcStatus`] |
+//! | `timeout` | yes | [`timeout`]: per-attempt [`Timeout`](timeout::Timeout), request [`Deadline`](timeout::Deadline) |
+//! | `retry` | yes | [`retry`]: backoff, jitter, budgets, pushback (implies `timeout`) |
+//! | `http` | no | [`classify::HttpStatus`], the HTTP retry policy and replay body |
+//! | `grpc` | no | [`classify::GrpcStatus`], the gRPC retry policy |
+//! | `reqwest` | no | retrying `reqwest::Request`s through `try_clone` |
 //! | `full` | no | everything |
 //!
 //! [tower]: https://docs.rs/tower
@@ -59,6 +65,10 @@ pub mod classify;
 pub mod clock;
 pub mod error;
 pub mod observe;
+#[cfg(feature = "retry")]
+pub mod retry;
+#[cfg(feature = "timeout")]
+pub mod timeout;
 
 mod sync;
 

@@ -15,11 +15,18 @@
 //! | `seawall_breaker_transitions_total` | counter | `name`, `from`, `to` | state transitions |
 //! | `seawall_breaker_failure_rate` | gauge | `name` | failure rate of the window, 0 to 1, at the last failure or transition |
 //! | `seawall_breaker_slow_call_rate` | gauge | `name` | slow-call rate of the window, 0 to 1, likewise |
+//! | `seawall_retry_attempts_total` | counter | `name` | attempts sent by a retry layer, first attempts included |
+//! | `seawall_retry_retries_total` | counter | `name`, `reason` (`error`, `response`) | retries, by what was retried: an `Err` or a retryable response |
+//! | `seawall_retry_budget_refusals_total` | counter | `name` | retries the budget refused |
+//! | `seawall_retry_give_ups_total` | counter | `name`, `reason` (`max_attempts`, `deadline`, `not_replayable`, `pushback`) | requests that still failed and were not retried further (budget refusals are counted above) |
+//! | `seawall_retry_budget_level` | gauge | `name` | the budget after the last retry decision: retries available (ratio) or tokens (token bucket) |
 //!
 //! Successes are counted on per-thread stripes and published to
 //! `seawall_breaker_calls_total{outcome="success"}` every 1024 successes per
 //! stripe and whenever anything else is recorded, so a quiet success path
 //! never touches the recorder.
+//!
+//! A retry layer's handles are resolved when it is built ([`RetryLayer::new`](crate::retry::RetryLayer::new)).
 //!
 //! # Events
 //!
@@ -44,6 +51,17 @@ pub const BREAKER_TRANSITIONS_TOTAL: &str = "seawall_breaker_transitions_total";
 pub const BREAKER_FAILURE_RATE: &str = "seawall_breaker_failure_rate";
 /// A breaker's slow-call rate, 0 to 1.
 pub const BREAKER_SLOW_CALL_RATE: &str = "seawall_breaker_slow_call_rate";
+
+/// Attempts sent by a retry layer.
+pub const RETRY_ATTEMPTS_TOTAL: &str = "seawall_retry_attempts_total";
+/// Retries, by `reason`.
+pub const RETRY_RETRIES_TOTAL: &str = "seawall_retry_retries_total";
+/// Retries the budget refused.
+pub const RETRY_BUDGET_REFUSALS_TOTAL: &str = "seawall_retry_budget_refusals_total";
+/// Requests given up on, by `reason`.
+pub const RETRY_GIVE_UPS_TOTAL: &str = "seawall_retry_give_ups_total";
+/// The retry budget's level.
+pub const RETRY_BUDGET_LEVEL: &str = "seawall_retry_budget_level";
 
 /// Something that happened in a seawall component.
 ///
@@ -95,6 +113,35 @@ pub enum Event<'a> {
         slow: bool,
         /// How long it took, when the breaker measured it.
         duration: Option<Duration>,
+    },
+    /// A retry layer will retry a request after `delay`.
+    RetryScheduled {
+        /// The retry layer's name.
+        name: &'a str,
+        /// The attempt that failed (1 for the first).
+        attempt: u32,
+        /// The wait before the next attempt.
+        delay: Duration,
+        /// `"error"` or `"response"`: what was retried.
+        reason: &'static str,
+        /// Whether the server chose the delay (`Retry-After`, gRPC pushback).
+        pushback: bool,
+    },
+    /// A retry layer's budget refused a retry.
+    RetryBudgetExhausted {
+        /// The retry layer's name.
+        name: &'a str,
+        /// The attempt that failed.
+        attempt: u32,
+    },
+    /// A retry layer gave up on a request that failed in a retryable way.
+    RetryGaveUp {
+        /// The retry layer's name.
+        name: &'a str,
+        /// Attempts made.
+        attempts: u32,
+        /// `"max_attempts"`, `"deadline"`, `"not_replayable"` or `"pushback"`.
+        reason: &'static str,
     },
 }
 

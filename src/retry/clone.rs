@@ -296,7 +296,7 @@ mod replay {
                 shared: self.shared.clone(),
                 position: 0,
                 trailers_sent: false,
-                hint: self.hint.clone(),
+                hint: self.hint,
             })
         }
 
@@ -401,7 +401,7 @@ mod replay {
         }
 
         fn size_hint(&self) -> SizeHint {
-            self.hint.clone()
+            self.hint
         }
     }
 }

@@ -17,18 +17,35 @@ pin_project! {
     /// # Cancel safety
     ///
     /// Dropping it drops the inner future and the timer; nothing is left behind.
+    /// On expiry the inner future is dropped at once, before the error is
+    /// returned, so whatever it held (a connection, a permit) is released even
+    /// if the caller keeps this future around.
     #[derive(Debug)]
     pub struct ResponseFuture<F> {
         #[pin]
-        response: F,
-        #[pin]
-        sleep: Sleep,
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    #[derive(Debug)]
+    enum State<F> {
+        Running {
+            #[pin]
+            response: F,
+            #[pin]
+            sleep: Sleep,
+        },
+        Done,
     }
 }
 
 impl<F> ResponseFuture<F> {
     pub(crate) fn new(response: F, sleep: Sleep) -> Self {
-        Self { response, sleep }
+        Self {
+            state: State::Running { response, sleep },
+        }
     }
 }
 
@@ -40,14 +57,21 @@ where
     type Output = Result<T, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut state = self.project().state;
+        let StateProj::Running { response, sleep } = state.as_mut().project() else {
+            panic!("timeout future polled after completion");
+        };
         // The response first: one that is ready together with the timer still counts.
-        if let Poll::Ready(result) = this.response.poll(cx) {
+        if let Poll::Ready(result) = response.poll(cx) {
+            state.set(State::Done);
             return Poll::Ready(result.map_err(Into::into));
         }
-        match this.sleep.poll(cx) {
-            // Returning drops this future, and with it the inner one: the attempt is cancelled.
-            Poll::Ready(()) => Poll::Ready(Err(Elapsed::new().into())),
+        match sleep.poll(cx) {
+            Poll::Ready(()) => {
+                // Cancel the attempt now: dropping the inner future releases what it holds.
+                state.set(State::Done);
+                Poll::Ready(Err(Elapsed::new().into()))
+            }
             Poll::Pending => Poll::Pending,
         }
     }

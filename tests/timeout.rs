@@ -23,7 +23,9 @@ impl Drop for DropFlag {
     }
 }
 
-fn hanging(dropped: Arc<AtomicBool>) -> impl Service<u32, Response = u32, Error = BoxError> + Clone {
+fn hanging(
+    dropped: Arc<AtomicBool>,
+) -> impl Service<u32, Response = u32, Error = BoxError> + Clone {
     service_fn(move |_: u32| {
         let guard = DropFlag(dropped.clone());
         async move {
@@ -58,7 +60,10 @@ async fn a_hang_fails_with_elapsed_at_the_timeout_and_drops_the_inner_future() {
     assert_eq!(ErrorKind::of(&*err), ErrorKind::Elapsed);
     assert_eq!(err.to_string(), "request timed out");
     // Dropped on expiry, while the timeout's own future is still alive.
-    assert!(dropped.load(Ordering::SeqCst), "the inner future was dropped");
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the inner future was dropped"
+    );
     drop(call);
 }
 
@@ -104,7 +109,13 @@ mod deadlines {
             request.extensions_mut().insert(deadline);
         }
         let start = Instant::now();
-        let err = service.ready().await.unwrap().call(request).await.unwrap_err();
+        let err = service
+            .ready()
+            .await
+            .unwrap()
+            .call(request)
+            .await
+            .unwrap_err();
         assert_eq!(ErrorKind::of(&*err), ErrorKind::Elapsed);
         start.elapsed()
     }

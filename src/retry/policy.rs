@@ -160,19 +160,6 @@ mod http_policy {
             self
         }
 
-        /// Whether a request may be sent twice.
-        pub fn is_idempotent<B>(request: &http::Request<B>) -> bool {
-            matches!(
-                *request.method(),
-                Method::GET
-                    | Method::HEAD
-                    | Method::OPTIONS
-                    | Method::PUT
-                    | Method::DELETE
-                    | Method::TRACE
-            ) || request.headers().contains_key("idempotency-key")
-        }
-
         /// Whether a response with `status` is worth retrying.
         pub fn is_retryable_status(status: StatusCode) -> bool {
             (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
@@ -181,21 +168,34 @@ mod http_policy {
         }
     }
 
-    impl<B, R, E> RetryPolicy<http::Request<B>, http::Response<R>, E> for HttpRetry {
-        fn decide(
+    impl HttpRetry {
+        /// The decision for a request (`method`, `request_headers`) that ended
+        /// with a response (`status`, `response_headers`), or with an error
+        /// (`None`).
+        fn decide_parts(
             &self,
-            request: &http::Request<B>,
-            result: &Result<http::Response<R>, E>,
+            method: &Method,
+            request_headers: &http::HeaderMap,
+            response: Option<(StatusCode, &http::HeaderMap)>,
         ) -> Decision {
-            if !self.any_method && !Self::is_idempotent(request) {
+            let idempotent = matches!(
+                *method,
+                Method::GET
+                    | Method::HEAD
+                    | Method::OPTIONS
+                    | Method::PUT
+                    | Method::DELETE
+                    | Method::TRACE
+            ) || request_headers.contains_key("idempotency-key");
+            if !self.any_method && !idempotent {
                 return Decision::Accept;
             }
-            match result {
-                Err(_) => Decision::Retry,
-                Ok(response) if Self::is_retryable_status(response.status()) => {
+            match response {
+                None => Decision::Retry,
+                Some((status, headers)) if Self::is_retryable_status(status) => {
                     let pushback = self
                         .honour_retry_after
-                        .then(|| response.headers().get(http::header::RETRY_AFTER))
+                        .then(|| headers.get(http::header::RETRY_AFTER))
                         .flatten()
                         .and_then(|value| {
                             super::super::pushback::retry_after(value.as_bytes(), SystemTime::now())
@@ -205,8 +205,32 @@ mod http_policy {
                         None => Decision::Retry,
                     }
                 }
-                Ok(_) => Decision::Accept,
+                Some(_) => Decision::Accept,
             }
+        }
+    }
+
+    impl<B, R, E> RetryPolicy<http::Request<B>, http::Response<R>, E> for HttpRetry {
+        fn decide(
+            &self,
+            request: &http::Request<B>,
+            result: &Result<http::Response<R>, E>,
+        ) -> Decision {
+            let response = result.as_ref().ok().map(|r| (r.status(), r.headers()));
+            self.decide_parts(request.method(), request.headers(), response)
+        }
+    }
+
+    /// The same rules for `reqwest` (feature `reqwest`).
+    #[cfg(feature = "reqwest")]
+    impl RetryPolicy<reqwest::Request, reqwest::Response, reqwest::Error> for HttpRetry {
+        fn decide(
+            &self,
+            request: &reqwest::Request,
+            result: &Result<reqwest::Response, reqwest::Error>,
+        ) -> Decision {
+            let response = result.as_ref().ok().map(|r| (r.status(), r.headers()));
+            self.decide_parts(request.method(), request.headers(), response)
         }
     }
 }

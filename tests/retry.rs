@@ -868,6 +868,9 @@ mod http_retry {
             .await
     }
 
+    /// A status and its headers.
+    type Reply = (u16, Vec<(&'static str, &'static str)>);
+
     #[derive(Debug, Clone, PartialEq)]
     struct Seen {
         at: Duration,
@@ -879,14 +882,14 @@ mod http_retry {
     /// `read_frames` frames of each request body (all when `None`).
     #[derive(Clone)]
     struct HttpScripted {
-        script: Arc<Mutex<Vec<(u16, Vec<(&'static str, &'static str)>)>>>,
+        script: Arc<Mutex<Vec<Reply>>>,
         seen: Arc<Mutex<Vec<Seen>>>,
         start: Instant,
         read_frames: Option<usize>,
     }
 
     impl HttpScripted {
-        fn new(script: Vec<(u16, Vec<(&'static str, &'static str)>)>) -> Self {
+        fn new(script: Vec<Reply>) -> Self {
             Self {
                 script: Arc::new(Mutex::new(script.into_iter().rev().collect())),
                 seen: Arc::default(),

@@ -9,10 +9,10 @@
 //! outage becomes a large one, so this layer is built around what keeps them
 //! safe:
 //!
-//! - a **[budget](budget)** shared by every clone of the layer, so that
+//! - a **[budget]** shared by every clone of the layer, so that
 //!   retries stay a small fraction of the traffic and fade out when a
 //!   dependency is down, whatever `max_attempts` says;
-//! - **[backoff](backoff) with jitter**, so that clients which failed together
+//! - **[backoff] with jitter**, so that clients which failed together
 //!   do not retry together;
 //! - **server pushback**: `Retry-After` and `grpc-retry-pushback-ms` replace
 //!   the computed delay (clamped to a maximum), and gRPC's "do not retry" is
@@ -29,7 +29,7 @@
 //!   streaming body over the replay limit), and then the request is simply not
 //!   retried.
 //!
-//! Each attempt gets an [`Attempt`](clone::Attempt) number that strategies
+//! Each attempt gets an [`Attempt`] number that strategies
 //! such as [`HttpReplay`](clone::HttpReplay) put into the request, so layers
 //! further in can see retries made further out.
 //!

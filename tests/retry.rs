@@ -1117,6 +1117,22 @@ mod http_retry {
         }
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn nested_retry_layers_do_not_multiply_attempts() {
+        let inner = HttpScripted::new(vec![(503, vec![]); 20]);
+        let inner_layer = layer(1024).layer(inner.clone());
+        let mut service = layer(1024).layer(inner_layer);
+        let request = Request::get("/").body(Full::new(Bytes::new())).unwrap();
+        let response = send(&mut service, request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let attempts: Vec<_> = inner.seen().iter().map(|s| s.attempt).collect();
+        assert_eq!(
+            attempts,
+            [Some(1), Some(2), Some(3)],
+            "3 attempts, not 3 x 3"
+        );
+    }
+
     #[test]
     fn retryable_statuses() {
         let retryable: Vec<u16> = (100..600)

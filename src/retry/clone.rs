@@ -27,6 +27,9 @@ use crate::timeout::Deadline;
 ///
 /// Strategies that can (such as [`HttpReplay`]) put it into the request's
 /// extensions, so that layers further in can see the retries made further out.
+/// A retry layer that receives a request already numbered by an outer one
+/// makes a single attempt and leaves retrying to the outer layer: nested
+/// retry layers would otherwise multiply (3 x 3 attempts instead of 3).
 ///
 /// ```
 /// use seawall::retry::clone::Attempt;
@@ -80,6 +83,13 @@ pub trait CloneRequest<Request> {
     /// Records on `request` which attempt it is. Does nothing by default.
     fn set_attempt(&self, request: &mut Self::Output, attempt: Attempt) {
         let _ = (request, attempt);
+    }
+
+    /// The attempt number an outer retry layer put on `request`, if any.
+    /// `None` by default.
+    fn attempt_of(&self, request: &Self::Output) -> Option<Attempt> {
+        let _ = request;
+        None
     }
 
     /// The deadline `request` carries, if any. `None` by default.
@@ -221,6 +231,10 @@ mod replay {
 
         fn set_attempt(&self, request: &mut Self::Output, attempt: Attempt) {
             request.extensions_mut().insert(attempt);
+        }
+
+        fn attempt_of(&self, request: &Self::Output) -> Option<Attempt> {
+            request.extensions().get::<Attempt>().copied()
         }
 
         fn deadline_of(&self, request: &Self::Output) -> Option<Deadline> {

@@ -31,7 +31,9 @@
 //!
 //! Each attempt gets an [`Attempt`] number that strategies
 //! such as [`HttpReplay`](clone::HttpReplay) put into the request, so layers
-//! further in can see retries made further out.
+//! further in can see retries made further out; a retry layer that receives
+//! a request already numbered makes one attempt and leaves retrying to the
+//! outer layer, so nested retries do not multiply.
 //!
 //! ```
 //! use seawall::retry::{RetryConfig, RetryLayer};
@@ -273,12 +275,16 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let config = &self.shared.config;
         let mut request = self.clone.prepare(request);
-        let spare = if config.max_attempts > 1 {
+        // Numbered by an outer retry layer: that one retries, this one must not multiply it.
+        let nested = self.clone.attempt_of(&request).is_some();
+        let spare = if config.max_attempts > 1 && !nested {
             self.clone.clone_request(&request)
         } else {
             None
         };
-        self.clone.set_attempt(&mut request, Attempt::new(1));
+        if !nested {
+            self.clone.set_attempt(&mut request, Attempt::new(1));
+        }
         let deadline = future::deadline(config.timeout, self.clone.deadline_of(&request));
         if let Some(budget) = &config.budget {
             budget.deposit();

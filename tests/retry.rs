@@ -1133,6 +1133,37 @@ mod http_retry {
         );
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn the_overall_timeout_reaches_a_timeout_layer_further_in() {
+        use seawall::timeout::{FromExtensions, TimeoutLayer};
+        let hangs = tower::service_fn(|_: Request<ReplayBody<Full<Bytes>>>| {
+            std::future::pending::<Result<Response<()>, BoxError>>()
+        });
+        let mut service = RetryLayer::new(
+            config()
+                .max_attempts(3)
+                .timeout(Duration::from_secs(1))
+                .build()
+                .unwrap(),
+        )
+        .with_policy(HttpRetry::default())
+        .with_clone(HttpReplay::new(16))
+        .layer(
+            TimeoutLayer::new(Duration::from_secs(30))
+                .with_deadlines(FromExtensions)
+                .layer(hangs),
+        );
+        let start = Instant::now();
+        let request = Request::get("/").body(Full::new(Bytes::new())).unwrap();
+        let err = send(&mut service, request).await.unwrap_err();
+        assert_eq!(ErrorKind::of(&*err), ErrorKind::Elapsed);
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(1),
+            "cut at the deadline, not retried past it"
+        );
+    }
+
     #[test]
     fn retryable_statuses() {
         let retryable: Vec<u16> = (100..600)

@@ -92,6 +92,13 @@ pub trait CloneRequest<Request> {
         None
     }
 
+    /// Puts the request's overall `deadline` on `request`, so that a
+    /// [`Timeout`](crate::timeout::Timeout) further in can cut an attempt short
+    /// at it. Does nothing by default.
+    fn set_deadline(&self, request: &mut Self::Output, deadline: Deadline) {
+        let _ = (request, deadline);
+    }
+
     /// The deadline `request` carries, if any. `None` by default.
     fn deadline_of(&self, request: &Self::Output) -> Option<Deadline> {
         let _ = request;
@@ -235,6 +242,10 @@ mod replay {
 
         fn attempt_of(&self, request: &Self::Output) -> Option<Attempt> {
             request.extensions().get::<Attempt>().copied()
+        }
+
+        fn set_deadline(&self, request: &mut Self::Output, deadline: Deadline) {
+            request.extensions_mut().insert(deadline);
         }
 
         fn deadline_of(&self, request: &Self::Output) -> Option<Deadline> {

@@ -181,6 +181,12 @@ impl RetryConfigBuilder {
     /// that could not finish within it is not started. A [`Deadline`](crate::timeout::Deadline)
     /// carried by the request (see [`CloneRequest::deadline_of`](super::clone::CloneRequest::deadline_of))
     /// applies too; the earlier wins.
+    ///
+    /// The retry layer does not cut an attempt in flight short: strategies that
+    /// can (such as [`HttpReplay`](super::clone::HttpReplay)) put the deadline on
+    /// each attempt, and a [`Timeout`](crate::timeout::Timeout) further in, reading
+    /// it with [`FromExtensions`](crate::timeout::FromExtensions), stops the
+    /// attempt there.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.config.timeout = Some(timeout);
         self

@@ -275,6 +275,12 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let config = &self.shared.config;
         let mut request = self.clone.prepare(request);
+        let deadline = future::deadline(config.timeout, self.clone.deadline_of(&request));
+        if let (Some(deadline), Some(_)) = (deadline, config.timeout) {
+            // Every attempt (the copies too) carries the overall deadline, for a timeout further in.
+            self.clone
+                .set_deadline(&mut request, crate::timeout::Deadline::at(deadline));
+        }
         // Numbered by an outer retry layer: that one retries, this one must not multiply it.
         let nested = self.clone.attempt_of(&request).is_some();
         let spare = if config.max_attempts > 1 && !nested {
@@ -285,7 +291,6 @@ where
         if !nested {
             self.clone.set_attempt(&mut request, Attempt::new(1));
         }
-        let deadline = future::deadline(config.timeout, self.clone.deadline_of(&request));
         if let Some(budget) = &config.budget {
             budget.deposit();
         }

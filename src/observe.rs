@@ -34,6 +34,10 @@
 //! [`Event`] for every transition, rejection and recorded call. With no
 //! listener registered, none is built and the success path does not look for
 //! one. A listener that panics is caught; the breaker carries on.
+//! A retry layer sends [`Event::RetryScheduled`], [`Event::RetryBudgetExhausted`]
+//! and [`Event::RetryGaveUp`] to the listeners given to its config
+//! ([`RetryConfigBuilder::on_event`](crate::retry::RetryConfigBuilder::on_event));
+//! a first attempt that succeeds sends none.
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@
 //! timeouts, holds connections and threads, and adds load to something already
 //! down: one failing service drags its callers down with it. A breaker watches
 //! the outcomes of recent calls and, once too many fail (or are too slow),
-//! *opens*: calls fail at once with [`BreakerOpen`](error::BreakerOpen) without
+//! *opens*: calls fail at once with [`BreakerOpen`] without
 //! touching the dependency. After a wait it turns *half-open* and lets a few
 //! probes through; if they succeed it *closes* again, if not it opens for
 //! another wait.

@@ -1,9 +1,9 @@
 //! The retry layer's response future.
 
+use crate::sync::Ordering;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;

@@ -77,8 +77,8 @@ pub mod pushback;
 mod config;
 mod layer;
 
+use crate::sync::AtomicU64;
 use std::fmt;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 

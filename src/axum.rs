@@ -10,7 +10,8 @@
 //! | error | response |
 //! |---|---|
 //! | [`BreakerOpen`](crate::breaker::error::BreakerOpen) | `503 Service Unavailable`, `Retry-After` from the breaker's open wait |
-//! | `BulkheadFull` (feature `bulkhead`) | `503 Service Unavailable`, `Retry-After` (default 1 s) |
+//! | `BulkheadFull`, `BudgetExhausted` | `503 Service Unavailable`, `Retry-After` (default 1 s) |
+//! | `Elapsed` | `504 Gateway Timeout` |
 //! | anything else | `500 Internal Server Error`, without the error's text unless [`expose_errors`](ErrorResponseLayer::expose_errors) |
 //!
 //! `Retry-After` is in whole seconds, rounded up, at least 1.
@@ -59,14 +60,15 @@ impl<B: From<String>> ErrorToResponse<B> for HttpMapping {
                     Some(retry_after.unwrap_or(self.default_retry_after)),
                 )
             }
-            #[cfg(feature = "bulkhead")]
-            ErrorKind::BulkheadFull => (
+            ErrorKind::BulkheadFull | ErrorKind::BudgetExhausted => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Some(self.default_retry_after),
             ),
+            ErrorKind::Elapsed => (StatusCode::GATEWAY_TIMEOUT, None),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, None),
         };
         let text = if status == StatusCode::INTERNAL_SERVER_ERROR && !self.expose_errors {
+            // Not one of seawall's own errors, whose text is fixed and safe: hide it.
             status
                 .canonical_reason()
                 .unwrap_or("error")

@@ -88,10 +88,12 @@ fn outcome_of_error<E: 'static>(err: &E) -> Outcome {
     match ErrorKind::of(&**boxed) {
         // An inner breaker's rejection means that dependency is already known to be down:
         // it is a failure of this call too.
-        ErrorKind::BreakerOpen | ErrorKind::Other => Outcome::Failure,
+        // A timed-out attempt is the dependency failing to answer in time.
+        ErrorKind::BreakerOpen | ErrorKind::Elapsed | ErrorKind::Other => Outcome::Failure,
         // A full bulkhead is this process's own overload: the call never reached the
-        // dependency, so it says nothing about it.
-        ErrorKind::BulkheadFull => Outcome::Ignored,
+        // dependency, so it says nothing about it. Likewise an empty retry budget: the
+        // caller's own limit.
+        ErrorKind::BulkheadFull | ErrorKind::BudgetExhausted => Outcome::Ignored,
     }
 }
 

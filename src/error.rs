@@ -31,6 +31,13 @@ pub enum ErrorKind {
     /// A bulkhead had no free slot: [`BulkheadFull`](crate::bulkhead::error::BulkheadFull).
     /// Local overload, not a fault of the dependency.
     BulkheadFull,
+    /// An attempt ran out of time: [`Elapsed`](crate::timeout::error::Elapsed)
+    /// (feature `timeout`).
+    Elapsed,
+    /// A retry was refused because the shared retry budget is empty:
+    /// [`BudgetExhausted`](crate::retry::error::BudgetExhausted) (feature
+    /// `retry`). Its `source()` is the last attempt's error.
+    BudgetExhausted,
     /// Not a seawall error: the inner service's own failure.
     Other,
 }
@@ -45,6 +52,8 @@ impl ErrorKind {
         match self {
             Self::BreakerOpen => "breaker_open",
             Self::BulkheadFull => "bulkhead_full",
+            Self::Elapsed => "elapsed",
+            Self::BudgetExhausted => "budget_exhausted",
             Self::Other => "other",
         }
     }
@@ -61,6 +70,14 @@ impl ErrorKind {
         #[cfg(feature = "bulkhead")]
         if err.is::<crate::bulkhead::error::BulkheadFull>() {
             return Some(Self::BulkheadFull);
+        }
+        #[cfg(feature = "timeout")]
+        if err.is::<crate::timeout::error::Elapsed>() {
+            return Some(Self::Elapsed);
+        }
+        #[cfg(feature = "retry")]
+        if err.is::<crate::retry::error::BudgetExhausted>() {
+            return Some(Self::BudgetExhausted);
         }
         None
     }

@@ -6,6 +6,9 @@
 //! - [`breaker`]: a circuit breaker with a lock-free state machine, count and
 //!   time windows, slow-call detection, half-open probing and manual control,
 //!   usable with or without tower.
+//! - [`retry`]: retries with backoff and jitter, a shared retry budget, server
+//!   pushback and an overall deadline.
+//! - [`timeout`]: a per-attempt timeout and a request deadline.
 //! - [`health`] (feature `health`): liveness, readiness and a detailed report
 //!   from breakers and cached checks, a drain for graceful shutdown, an HTTP
 //!   service and (feature `tonic`) a `grpc.health.v1` bridge.
@@ -50,10 +53,13 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
+//! | `timeout` | yes | [`timeout`]: per-attempt [`Timeout`](timeout::Timeout), request [`Deadline`](timeout::Deadline) |
+//! | `retry` | yes | [`retry`]: backoff, jitter, budgets, pushback (implies `timeout`) |
 //! | `bulkhead` | yes | [`bulkhead`] |
 //! | `fallback` | yes | [`fallback`] |
-//! | `http` | no | [`classify::HttpStatus`], [`fallback::HttpMark`] |
-//! | `grpc` | no | [`classify::GrpcStatus`] |
+//! | `http` | no | [`classify::HttpStatus`], [`fallback::HttpMark`], the HTTP retry policy and replay body |
+//! | `grpc` | no | [`classify::GrpcStatus`], the gRPC retry policy |
+//! | `reqwest` | no | retrying `reqwest::Request`s through `try_clone` |
 //! | `health` | no | [`health`]: the registry, the in-flight layer and the HTTP endpoints |
 //! | `tonic` | no | [`tonic::StatusLayer`] and [`tonic::status_of`]: seawall errors as gRPC statuses; `health::grpc`: the tonic-health bridge |
 //! | `axum` | no | [`axum::ErrorResponseLayer`]: seawall errors as `503`/`504`/`500` responses |
@@ -82,6 +88,10 @@ pub mod health;
 pub mod observe;
 #[cfg(feature = "http")]
 pub mod respond;
+#[cfg(feature = "retry")]
+pub mod retry;
+#[cfg(feature = "timeout")]
+pub mod timeout;
 #[cfg(feature = "tonic")]
 pub mod tonic;
 

@@ -22,6 +22,11 @@
 //! | `seawall_bulkhead_wait_seconds` | histogram | `name` | how long callers queued for a slot, whether they got one or not (callers that did not queue are not recorded) |
 //! | `seawall_fallback_taken_total` | counter | `name`, `cause` (an [`ErrorKind`](crate::ErrorKind) name or `response`) | degraded answers a fallback produced |
 //! | `seawall_fallback_failed_total` | counter | `name`, `cause` | fallbacks that themselves failed |
+//! | `seawall_retry_attempts_total` | counter | `name` | attempts sent by a retry layer, first attempts included |
+//! | `seawall_retry_retries_total` | counter | `name`, `reason` (`error`, `response`) | retries, by what was retried: an `Err` or a retryable response |
+//! | `seawall_retry_budget_refusals_total` | counter | `name` | retries the budget refused |
+//! | `seawall_retry_give_ups_total` | counter | `name`, `reason` (`max_attempts`, `deadline`, `not_replayable`, `pushback`) | requests that still failed and were not retried further (budget refusals are counted above) |
+//! | `seawall_retry_budget_level` | gauge | `name` | the budget after the last retry decision: retries available (ratio) or tokens (token bucket) |
 //!
 //!
 //! With the `health` feature, the health registry adds:
@@ -38,6 +43,8 @@
 //! stripe and whenever anything else is recorded, so a quiet success path
 //! never touches the recorder.
 //!
+//! A retry layer's handles are resolved when it is built ([`RetryLayer::new`](crate::retry::RetryLayer::new)).
+//!
 //! # Events
 //!
 //! Listeners registered on a [`Breaker`](crate::breaker::Breaker) receive an
@@ -46,6 +53,10 @@
 //! `FallbackLayer`, for every fallback taken or failed. With no
 //! listener registered, none is built and the success path does not look for
 //! one. A listener that panics is caught; the breaker carries on.
+//! A retry layer sends [`Event::RetryScheduled`], [`Event::RetryBudgetExhausted`]
+//! and [`Event::RetryGaveUp`] to the listeners given to its config
+//! ([`RetryConfigBuilder::on_event`](crate::retry::RetryConfigBuilder::on_event));
+//! a first attempt that succeeds sends none.
 
 use std::time::Duration;
 
@@ -82,6 +93,16 @@ pub const BULKHEAD_WAIT_SECONDS: &str = "seawall_bulkhead_wait_seconds";
 pub const FALLBACK_TAKEN_TOTAL: &str = "seawall_fallback_taken_total";
 /// Fallbacks that failed themselves, by `cause`.
 pub const FALLBACK_FAILED_TOTAL: &str = "seawall_fallback_failed_total";
+/// Attempts sent by a retry layer.
+pub const RETRY_ATTEMPTS_TOTAL: &str = "seawall_retry_attempts_total";
+/// Retries, by `reason`.
+pub const RETRY_RETRIES_TOTAL: &str = "seawall_retry_retries_total";
+/// Retries the budget refused.
+pub const RETRY_BUDGET_REFUSALS_TOTAL: &str = "seawall_retry_budget_refusals_total";
+/// Requests given up on, by `reason`.
+pub const RETRY_GIVE_UPS_TOTAL: &str = "seawall_retry_give_ups_total";
+/// The retry budget's level.
+pub const RETRY_BUDGET_LEVEL: &str = "seawall_retry_budget_level";
 
 /// Something that happened in a seawall component.
 ///
@@ -166,6 +187,35 @@ pub enum Event<'a> {
         name: &'a str,
         /// What it fell back from.
         cause: crate::fallback::Cause,
+    },
+    /// A retry layer will retry a request after `delay`.
+    RetryScheduled {
+        /// The retry layer's name.
+        name: &'a str,
+        /// The attempt that failed (1 for the first).
+        attempt: u32,
+        /// The wait before the next attempt.
+        delay: Duration,
+        /// `"error"` or `"response"`: what was retried.
+        reason: &'static str,
+        /// Whether the server chose the delay (`Retry-After`, gRPC pushback).
+        pushback: bool,
+    },
+    /// A retry layer's budget refused a retry.
+    RetryBudgetExhausted {
+        /// The retry layer's name.
+        name: &'a str,
+        /// The attempt that failed.
+        attempt: u32,
+    },
+    /// A retry layer gave up on a request that failed in a retryable way.
+    RetryGaveUp {
+        /// The retry layer's name.
+        name: &'a str,
+        /// Attempts made.
+        attempts: u32,
+        /// `"max_attempts"`, `"deadline"`, `"not_replayable"` or `"pushback"`.
+        reason: &'static str,
     },
 }
 

@@ -10,7 +10,9 @@
 //! | error | status |
 //! |---|---|
 //! | [`BreakerOpen`](crate::breaker::error::BreakerOpen) | `UNAVAILABLE`, with `grpc-retry-pushback-ms` from the open wait when known |
-//! | `BulkheadFull` (feature `bulkhead`) | `RESOURCE_EXHAUSTED` |
+//! | `BulkheadFull` | `RESOURCE_EXHAUSTED` |
+//! | `Elapsed` | `DEADLINE_EXCEEDED` |
+//! | `BudgetExhausted` | `UNAVAILABLE` |
 //! | a `tonic::Status` anywhere in the chain | that status |
 //! | anything else | `INTERNAL`, without the error's text unless [`StatusLayer::expose_errors`] |
 //!
@@ -54,8 +56,9 @@ fn status_with(err: &(dyn StdError + 'static), expose_errors: bool) -> Status {
             }
             status
         }
-        #[cfg(feature = "bulkhead")]
         ErrorKind::BulkheadFull => Status::resource_exhausted("bulkhead is full"),
+        ErrorKind::Elapsed => Status::deadline_exceeded("request timed out"),
+        ErrorKind::BudgetExhausted => Status::unavailable("retry budget exhausted"),
         _ => match find_in_chain::<Status>(err) {
             Some(status) => status.clone(),
             None if expose_errors => Status::new(Code::Internal, err.to_string()),

@@ -140,6 +140,35 @@ async fn a_full_bulkhead_is_503_and_other_errors_are_500_without_their_text() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_timed_out_attempt_is_504_and_deadline_exceeded() {
+    use seawall::timeout::TimeoutLayer;
+
+    let app = Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "too late"
+            }),
+        )
+        .layer(
+            ServiceBuilder::new()
+                .layer(ErrorResponseLayer::new())
+                .layer(TimeoutLayer::new(Duration::from_millis(200))),
+        );
+    let (status, retry_after, body) = get_path(app, "/slow").await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(retry_after, None);
+    assert!(!body.contains("too late"), "{body}");
+
+    let err: seawall::BoxError = seawall::timeout::error::Elapsed::new().into();
+    assert_eq!(
+        seawall::tonic::status_of(&*err).code(),
+        tonic::Code::DeadlineExceeded
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_poll_ready_error_is_answered_to_the_next_call() {
     use std::task::{Context, Poll};
 
@@ -200,7 +229,8 @@ async fn a_real_axum_server_answers_reqwest_with_503_and_retry_after() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!((29..=30).contains(&retry_after), "{retry_after}");
+    // Whole seconds, rounded up from a wait of 30 s less the time the request took.
+    assert!((29..=31).contains(&retry_after), "{retry_after}");
     server.abort();
 }
 

@@ -45,9 +45,14 @@ pub struct FallbackOn<C = AcceptResponses> {
 }
 
 impl FallbackOn {
-    /// The kinds covered by default: an open breaker and a full bulkhead.
-    pub const DEFAULT_KINDS: &'static [ErrorKind] =
-        &[ErrorKind::BreakerOpen, ErrorKind::BulkheadFull];
+    /// The kinds covered by default: an open breaker, a full bulkhead, a
+    /// timed-out attempt and an empty retry budget.
+    pub const DEFAULT_KINDS: &'static [ErrorKind] = &[
+        ErrorKind::BreakerOpen,
+        ErrorKind::BulkheadFull,
+        ErrorKind::Elapsed,
+        ErrorKind::BudgetExhausted,
+    ];
 
     /// Covers exactly these kinds of error (and no response).
     pub fn kinds(kinds: impl IntoIterator<Item = ErrorKind>) -> Self {

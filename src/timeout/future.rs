@@ -1,0 +1,78 @@
+//! The timeout layer's response future.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+use tokio::time::Sleep;
+
+use crate::error::BoxError;
+
+use super::error::Elapsed;
+
+pin_project! {
+    /// The response future of [`Timeout`](super::Timeout).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it drops the inner future and the timer; nothing is left behind.
+    /// On expiry the inner future is dropped at once, before the error is
+    /// returned, so whatever it held (a connection, a permit) is released even
+    /// if the caller keeps this future around.
+    #[derive(Debug)]
+    pub struct ResponseFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    #[derive(Debug)]
+    enum State<F> {
+        Running {
+            #[pin]
+            response: F,
+            #[pin]
+            sleep: Sleep,
+        },
+        Done,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(response: F, sleep: Sleep) -> Self {
+        Self {
+            state: State::Running { response, sleep },
+        }
+    }
+}
+
+impl<F, T, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<T, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        let StateProj::Running { response, sleep } = state.as_mut().project() else {
+            panic!("timeout future polled after completion");
+        };
+        // The response first: one that is ready together with the timer still counts.
+        if let Poll::Ready(result) = response.poll(cx) {
+            state.set(State::Done);
+            return Poll::Ready(result.map_err(Into::into));
+        }
+        match sleep.poll(cx) {
+            Poll::Ready(()) => {
+                // Cancel the attempt now: dropping the inner future releases what it holds.
+                state.set(State::Done);
+                Poll::Ready(Err(Elapsed::new().into()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}

@@ -24,9 +24,7 @@
 //! assert_eq!(classifier.classify(&Ok(503)), Outcome::Failure);
 //! ```
 
-use std::any::Any;
-
-use crate::error::{BoxError, ErrorKind};
+use crate::error::ErrorKind;
 
 /// What one call says about the health of the dependency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -81,11 +79,7 @@ impl<Res, E: 'static> Classify<Res, E> for FailOnError {
 
 /// `Failure`, unless the error is a seawall rejection raised further in.
 fn outcome_of_error<E: 'static>(err: &E) -> Outcome {
-    let any: &dyn Any = err;
-    let Some(boxed) = any.downcast_ref::<BoxError>() else {
-        return Outcome::Failure;
-    };
-    match ErrorKind::of(&**boxed) {
+    match ErrorKind::of_any(err) {
         // An inner breaker's rejection means that dependency is already known to be down:
         // it is a failure of this call too.
         // A timed-out attempt is the dependency failing to answer in time.

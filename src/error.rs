@@ -63,6 +63,16 @@ impl ErrorKind {
         chain(err).find_map(Self::of_one).unwrap_or(Self::Other)
     }
 
+    /// The kind of an error of any type: looked for when it is a [`BoxError`]
+    /// (as every seawall layer's error is), `Other` for any other type.
+    pub(crate) fn of_any<E: 'static>(err: &E) -> Self {
+        let any: &dyn std::any::Any = err;
+        match any.downcast_ref::<BoxError>() {
+            Some(boxed) => Self::of(&**boxed),
+            None => Self::Other,
+        }
+    }
+
     fn of_one(err: &(dyn StdError + 'static)) -> Option<Self> {
         if err.is::<crate::breaker::error::BreakerOpen>() {
             return Some(Self::BreakerOpen);

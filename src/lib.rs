@@ -6,6 +6,8 @@
 //! - [`breaker`]: a circuit breaker with a lock-free state machine, count and
 //!   time windows, slow-call detection, half-open probing and manual control,
 //!   usable with or without tower.
+//! - [`resilience`]: the whole stack for one dependency (fallback, retry,
+//!   breaker, bulkhead, timeout) in the one order that works, in one line.
 //! - [`retry`]: retries with backoff and jitter, a shared retry budget, server
 //!   pushback and an overall deadline.
 //! - [`timeout`]: a per-attempt timeout and a request deadline.
@@ -86,6 +88,8 @@ pub mod fallback;
 #[cfg(feature = "health")]
 pub mod health;
 pub mod observe;
+#[cfg(all(feature = "retry", feature = "bulkhead"))]
+pub mod resilience;
 #[cfg(feature = "http")]
 pub mod respond;
 #[cfg(feature = "retry")]

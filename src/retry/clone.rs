@@ -122,6 +122,31 @@ impl<Request: Clone> CloneRequest<Request> for Cloned {
     }
 }
 
+/// Never copies: every request gets exactly one attempt. For requests that
+/// cannot be copied, such as a server's incoming `http::Request<Body>` under a
+/// [`ResilienceLayer`](crate::resilience::ResilienceLayer), where retrying is
+/// the client's business.
+///
+/// ```
+/// use seawall::retry::clone::{CloneRequest, NoClone};
+///
+/// assert!(NoClone.clone_request(&"anything").is_none());
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoClone;
+
+impl<Request> CloneRequest<Request> for NoClone {
+    type Output = Request;
+
+    fn prepare(&self, request: Request) -> Request {
+        request
+    }
+
+    fn clone_request(&self, _: &Request) -> Option<Request> {
+        None
+    }
+}
+
 #[cfg(feature = "reqwest")]
 pub use self::reqwest_clone::ReqwestClone;
 

@@ -8,7 +8,8 @@
 //!
 //! Whatever the policy says, the retry layer does not retry seawall's own
 //! rejections ([`BreakerOpen`](crate::breaker::error::BreakerOpen),
-//! [`BudgetExhausted`](super::error::BudgetExhausted)) unless told to with
+//! [`BudgetExhausted`](super::error::BudgetExhausted), `BulkheadFull`) unless
+//! told to with
 //! [`RetryConfigBuilder::retry_rejections`](super::RetryConfigBuilder::retry_rejections):
 //! a dependency known to be down is not helped by being asked again at once.
 //!
@@ -20,10 +21,9 @@
 //! assert_eq!(policy.decide(&(), &Ok(200)), Decision::Accept);
 //! ```
 
-use std::any::Any;
 use std::time::Duration;
 
-use crate::error::{BoxError, ErrorKind};
+use crate::error::ErrorKind;
 
 /// What to do after an attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,21 +82,11 @@ impl<Request, Response, Error> RetryPolicy<Request, Response, Error> for RetryOn
     }
 }
 
-/// The seawall kind of an error, when it is a [`BoxError`] (as every seawall
-/// layer's is); `Other` for any other error type.
-pub(crate) fn kind_of<E: 'static>(err: &E) -> ErrorKind {
-    let any: &dyn Any = err;
-    match any.downcast_ref::<BoxError>() {
-        Some(boxed) => ErrorKind::of(&**boxed),
-        None => ErrorKind::Other,
-    }
-}
-
 /// Whether `err` is a seawall rejection that is not retried by default.
 pub(crate) fn is_rejection<E: 'static>(err: &E) -> bool {
     matches!(
-        kind_of(err),
-        ErrorKind::BreakerOpen | ErrorKind::BudgetExhausted
+        ErrorKind::of_any(err),
+        ErrorKind::BreakerOpen | ErrorKind::BudgetExhausted | ErrorKind::BulkheadFull
     )
 }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use seawall::breaker::{
-    Breaker, BreakerConfig, CircuitBreaker, CircuitBreakerLayer, OpenWait, State,
+    Breaker, BreakerConfig, CircuitBreaker, CircuitBreakerLayer, KeyedBreaker, OpenWait, State,
 };
 use seawall::bulkhead::{Bulkhead, BulkheadConfig, BulkheadLayer, BulkheadService};
 use seawall::classify::Outcome;
@@ -355,6 +355,61 @@ async fn panicking_listeners_disturb_nothing() {
     // Closed -> open -> half-open -> closed, each heard beside the panicking ones.
     assert_eq!(heard.load(Ordering::Relaxed), 3);
     assert_bulkhead_idle(&bulkhead);
+}
+
+/// The eager half-open timer runs in a task of its own; a transition listener
+/// panicking there neither kills the transition nor the timer's later work.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_listener_does_not_stop_the_eager_timer() {
+    let breaker = Breaker::new(
+        BreakerConfig::builder()
+            .count_window(1)
+            .minimum_calls(1)
+            .open_wait(OpenWait::fixed(OPEN_WAIT))
+            .permitted_calls_in_half_open(1)
+            .eager_half_open(true)
+            .build()
+            .unwrap(),
+    );
+    breaker.on_state_transition(|_: &Event<'_>| panic!("transition listener panics"));
+    for _ in 0..2 {
+        breaker.try_acquire().unwrap().failure();
+        assert_eq!(breaker.state(), State::Open);
+        tokio::time::advance(OPEN_WAIT).await;
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(breaker.state(), State::HalfOpen, "moved by the timer");
+        breaker.try_acquire().unwrap().success();
+        assert_eq!(breaker.state(), State::Closed);
+    }
+}
+
+/// A key whose `Display` panics while the keyed breaker makes its breaker
+/// (under the map's lock): the lock is released, the map stays whole, and
+/// other keys and later calls are served.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_key_leaves_a_keyed_breaker_usable() {
+    #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+    struct Host(&'static str);
+    impl std::fmt::Display for Host {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            assert_ne!(self.0, "bad", "a key that cannot be named");
+            f.write_str(self.0)
+        }
+    }
+    let keyed = KeyedBreaker::new(BreakerConfig::default(), 2).unwrap();
+    keyed.get(&Host("a")).try_acquire().unwrap().success();
+    for _ in 0..2 {
+        let unwound = std::panic::catch_unwind(AssertUnwindSafe(|| keyed.get(&Host("bad"))));
+        assert!(unwound.is_err());
+    }
+    assert_eq!(keyed.len(), 1, "nothing half-inserted");
+    assert!(keyed.peek(&Host("bad")).is_none());
+    keyed.get(&Host("b")).try_acquire().unwrap().failure();
+    assert_eq!(keyed.len(), 2);
+    assert_eq!(keyed.get(&Host("a")).metrics().calls, 1);
+    assert_eq!(keyed.get(&Host("b")).metrics().failed_calls, 1);
 }
 
 /// A fallback closure that panics: the breaker below it has already counted

@@ -4,10 +4,11 @@
 //!
 //! Any value in the builder gives an error naming the field or a working
 //! bulkhead. Operations take slots without waiting, start waiting acquisitions
-//! (polled once by hand), poll and drop waiters, and drop slots; after every
-//! step `in_flight`, `waiting` and `rejected` must equal the model's. Waits
-//! never time out here (the wait is an hour on a clock nobody advances); the
-//! timeout paths are covered by the bulkhead's tests.
+//! (polled once by hand), poll and drop waiters, drop slots and move a paused
+//! clock past waiters' deadlines; after every step `in_flight`, `waiting` and
+//! `rejected` must equal the model's. Clock moves are whole seconds and the
+//! wait is 10.5 s, so no step lands on a deadline, where the timer's
+//! millisecond rounding would decide.
 #![no_main]
 
 use std::collections::VecDeque;
@@ -35,7 +36,11 @@ enum Op {
     PollWaiter(u8),
     DropWaiter(u8),
     Release(u8),
+    Advance(u8),
 }
+
+/// How long a waiter may wait, in milliseconds.
+const MAX_WAIT_MS: u64 = 10_500;
 
 /// The specification, sequentially.
 #[derive(Debug, Default)]
@@ -43,8 +48,10 @@ struct Model {
     max: u32,
     max_waiting: u32,
     in_flight: u32,
-    /// Waiter ids in arrival order.
-    queue: VecDeque<u64>,
+    /// Milliseconds since the input started.
+    now: u64,
+    /// Waiter ids in arrival order, with their deadlines.
+    queue: VecDeque<(u64, u64)>,
     /// Waiters handed a slot they have not collected yet.
     granted: Vec<u64>,
     rejected: u64,
@@ -64,7 +71,7 @@ impl Model {
     fn release(&mut self) {
         self.in_flight -= 1;
         while self.in_flight < self.max {
-            let Some(first) = self.queue.pop_front() else {
+            let Some((first, _)) = self.queue.pop_front() else {
                 break;
             };
             self.in_flight += 1;
@@ -73,12 +80,14 @@ impl Model {
     }
 }
 
-/// A runtime for the waiters' timers; entered, never driven.
+/// A runtime with a paused clock for the waiters' timers; driven only to move
+/// the clock.
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_current_thread()
             .enable_time()
+            .start_paused(true)
             .build()
             .expect("a runtime")
     })
@@ -106,7 +115,7 @@ fuzz_target!(|data: &[u8]| {
     let max_waiting = config.max_waiting().min(16);
     let mut builder = BulkheadConfig::builder().max_concurrent_calls(max);
     if config.max_waiting() > 0 {
-        builder = builder.wait_for_slot(max_waiting, Duration::from_secs(3600));
+        builder = builder.wait_for_slot(max_waiting, Duration::from_millis(MAX_WAIT_MS));
     }
     let bulkhead = Bulkhead::new(builder.build().expect("a valid config"));
     let mut model = Model {
@@ -144,7 +153,7 @@ fuzz_target!(|data: &[u8]| {
                 let expected = if model.take() {
                     "acquired"
                 } else if model.max_waiting > 0 && (model.queue.len() as u32) < model.max_waiting {
-                    model.queue.push_back(id);
+                    model.queue.push_back((id, model.now + MAX_WAIT_MS));
                     "waiting"
                 } else {
                     model.rejected += 1;
@@ -168,13 +177,22 @@ fuzz_target!(|data: &[u8]| {
                 let id = waiters[index].0;
                 let polled = waiters[index].1.as_mut().poll(&mut cx);
                 let granted = model.granted.iter().position(|&g| g == id);
+                let queued = model.queue.iter().position(|&(q, _)| q == id);
+                // A slot handed over counts, however late the waiter comes for it.
+                let expired = granted.is_none()
+                    && queued.is_some_and(|position| model.queue[position].1 <= model.now);
                 match (polled, granted) {
                     (Poll::Ready(Ok(permit)), Some(position)) => {
                         model.granted.swap_remove(position);
                         drop(waiters.swap_remove(index));
                         permits.push(permit);
                     }
-                    (Poll::Pending, None) => {}
+                    (Poll::Ready(Err(_)), None) if expired => {
+                        model.queue.remove(queued.expect("queued"));
+                        model.rejected += 1;
+                        drop(waiters.swap_remove(index));
+                    }
+                    (Poll::Pending, None) if !expired => {}
                     (polled, granted) => panic!(
                         "waiter {id}: polled {:?}, model granted {granted:?}, model {model:?}",
                         polled.map(|r| r.is_ok())
@@ -189,13 +207,22 @@ fuzz_target!(|data: &[u8]| {
                     model.granted.swap_remove(position);
                     model.release();
                 } else {
-                    let position = model.queue.iter().position(|&q| q == id).expect("queued");
+                    let position = model
+                        .queue
+                        .iter()
+                        .position(|&(q, _)| q == id)
+                        .expect("queued");
                     model.queue.remove(position);
                 }
             }
             Op::Release(pick) if !permits.is_empty() => {
                 drop(permits.swap_remove(usize::from(pick) % permits.len()));
                 model.release();
+            }
+            Op::Advance(seconds) => {
+                let seconds = 1 + u64::from(seconds % 12);
+                runtime().block_on(tokio::time::advance(Duration::from_secs(seconds)));
+                model.now += seconds * 1_000;
             }
             Op::PollWaiter(_) | Op::DropWaiter(_) | Op::Release(_) => {}
         }

@@ -615,3 +615,35 @@ async fn handle_futures_dropped_at_any_stage_release_everything() {
     let mut late = tokio_test::task::spawn(bulkhead.acquire());
     let _ = assert_ready!(late.poll()).expect("the slot is free");
 }
+
+/// The health registry's in-flight count, which the drain waits on: a
+/// request that panics (in `call` or in its future) or is dropped unfinished
+/// is counted out, so a drain after it finishes at once.
+#[cfg(feature = "health")]
+#[tokio::test(start_paused = true)]
+async fn the_drain_count_survives_panics_and_cancellation() {
+    use seawall::health::{HealthRegistry, InFlightLayer};
+
+    let health = HealthRegistry::new();
+    for at in [PanicIn::Call, PanicIn::Future] {
+        let mut app = ServiceBuilder::new()
+            .layer(InFlightLayer::new(health.clone()))
+            .service(Panicky { at });
+        call_panics(&mut app).await;
+        assert_eq!(health.in_flight(), 0, "{at:?}");
+    }
+    let mut app = ServiceBuilder::new()
+        .layer(InFlightLayer::new(health.clone()))
+        .service(Panicky {
+            at: PanicIn::Nowhere,
+        });
+    let mut call = tokio_test::task::spawn(app.ready().await.unwrap().call("req"));
+    assert_pending!(call.poll());
+    assert_eq!(health.in_flight(), 1);
+    drop(call);
+    assert_eq!(health.in_flight(), 0);
+    health
+        .drain(Duration::from_millis(1))
+        .await
+        .expect("nothing is left in flight");
+}

@@ -186,9 +186,9 @@ pub struct ResilienceBuilder {
 }
 
 impl ResilienceBuilder {
-    /// The name of the breaker, bulkhead and retry layer the builder makes
-    /// (the `name` label of their metrics). Components passed in keep their
-    /// own names.
+    /// The name (the `name` label of metrics) of the retry layer, and of the
+    /// breaker and bulkhead the builder makes; a breaker or bulkhead passed in
+    /// keeps its own.
     pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.name = Some(name.into());
         self
@@ -230,6 +230,7 @@ impl ResilienceBuilder {
         if timeout.is_zero() {
             return Err(ConfigError::new("timeout", timeout, "greater than 0"));
         }
+        let named = self.name.is_some();
         let name = self.name.unwrap_or(Cow::Borrowed("default"));
         let breaker = match self.breaker {
             Some(breaker) => breaker,
@@ -239,11 +240,11 @@ impl ResilienceBuilder {
             Some(bulkhead) => bulkhead,
             None => Bulkhead::new(BulkheadConfig::builder().name(name.clone()).build()?),
         };
-        let retry = self
-            .retry
-            .unwrap_or_else(|| RetryConfig::builder().name(name))
-            .attempt_timeout(timeout)
-            .build()?;
+        let mut retry = self.retry.unwrap_or_else(RetryConfig::builder);
+        if named {
+            retry = retry.name(name);
+        }
+        let retry = retry.attempt_timeout(timeout).build()?;
         Ok(ResilienceLayer {
             retry: RetryLayer::new(retry),
             breaker: CircuitBreakerLayer::new(breaker),

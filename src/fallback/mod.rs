@@ -17,6 +17,13 @@
 //! [`ErrorKind::Other`](crate::ErrorKind::Other), a predicate, or a response
 //! classifier (a `503` response is a failure too) with [`FallbackOn`].
 //!
+//! Retries that were given up reach the fallback as what ended them: a
+//! timeout (`Elapsed`), an empty budget (`BudgetExhausted`) or a breaker that
+//! opened meanwhile (`BreakerOpen`) are covered by default; a retry that ran
+//! out of attempts returns the dependency's own last error unchanged (as
+//! tower's retry and resilience4j do, so callers can still match on it), which
+//! [`ErrorKind::Other`](crate::ErrorKind::Other) covers when added.
+//!
 //! A degraded answer must not pass for a real one: it is counted (metrics and
 //! [events](crate::observe::Event)) and can be marked with a [`Degraded`]
 //! value, in the extensions of an `http::Response` ([`HttpMark`], feature

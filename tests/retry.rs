@@ -875,6 +875,8 @@ mod http_retry {
     struct Seen {
         at: Duration,
         attempt: Option<u32>,
+        /// The `grpc-previous-rpc-attempts` header, if sent.
+        previous_attempts: Option<String>,
         body: Bytes,
     }
 
@@ -926,6 +928,10 @@ mod http_retry {
             Box::pin(async move {
                 let at = this.start.elapsed();
                 let attempt = request.extensions().get::<Attempt>().map(|a| a.get());
+                let previous_attempts = request
+                    .headers()
+                    .get("grpc-previous-rpc-attempts")
+                    .map(|v| v.to_str().unwrap().to_owned());
                 let mut body = std::pin::pin!(request.into_body());
                 let mut read = Vec::new();
                 let mut frames = 0;
@@ -944,6 +950,7 @@ mod http_retry {
                 this.seen.lock().unwrap().push(Seen {
                     at,
                     attempt,
+                    previous_attempts,
                     body: Bytes::from(read),
                 });
                 let (status, headers) = this.script.lock().unwrap().pop().unwrap_or((599, vec![]));
@@ -985,6 +992,36 @@ mod http_retry {
             assert_eq!(s.body, "hello world");
             assert_eq!(s.attempt, Some(i as u32 + 1));
         }
+    }
+
+    #[cfg(feature = "grpc")]
+    #[tokio::test(start_paused = true)]
+    async fn retried_grpc_requests_say_how_many_attempts_came_before() {
+        use seawall::retry::policy::GrpcRetry;
+        let unavailable = (200, vec![("grpc-status", "14")]);
+        let inner = HttpScripted::new(vec![unavailable.clone(), unavailable, (200, vec![])]);
+        let mut service = RetryLayer::new(config().max_attempts(3).build().unwrap())
+            .with_policy(GrpcRetry::default())
+            .with_clone(HttpReplay::new(1024))
+            .layer(inner.clone());
+        let request = Request::post("/pkg.Service/Method")
+            .header("content-type", "application/grpc+proto")
+            .body(streaming(&["msg"]))
+            .unwrap();
+        send(&mut service, request).await.unwrap();
+        let previous: Vec<_> = inner
+            .seen()
+            .into_iter()
+            .map(|s| s.previous_attempts)
+            .collect();
+        assert_eq!(previous, [None, Some("1".into()), Some("2".into())]);
+
+        // Plain HTTP requests carry no gRPC header.
+        let inner = HttpScripted::new(vec![(503, vec![]), (200, vec![])]);
+        let mut service = layer(1024).layer(inner.clone());
+        let request = Request::put("/").body(streaming(&["x"])).unwrap();
+        send(&mut service, request).await.unwrap();
+        assert!(inner.seen().iter().all(|s| s.previous_attempts.is_none()));
     }
 
     #[tokio::test(start_paused = true)]

@@ -91,6 +91,107 @@ async fn the_timer_starts_at_call_not_at_construction() {
     assert!(assert_ready!(call.poll()).is_err());
 }
 
+#[cfg(feature = "grpc")]
+mod grpc_timeout {
+    use super::*;
+    use seawall::timeout::error::InvalidDeadline;
+    use seawall::timeout::grpc::{parse_grpc_timeout, FromGrpcTimeout};
+    use std::sync::atomic::AtomicU32;
+
+    #[test]
+    fn the_header_parses_strictly() {
+        let ok = [
+            ("1H", Duration::from_secs(3600)),
+            ("2M", Duration::from_secs(120)),
+            ("30S", Duration::from_secs(30)),
+            ("250m", Duration::from_millis(250)),
+            ("7u", Duration::from_micros(7)),
+            ("0n", Duration::ZERO),
+            ("99999999n", Duration::from_nanos(99_999_999)),
+        ];
+        for (value, expected) in ok {
+            assert_eq!(
+                parse_grpc_timeout(value.as_bytes()),
+                Some(expected),
+                "{value}"
+            );
+        }
+        for bad in [
+            "",
+            "S",
+            "10",
+            "123456789S",
+            "-1S",
+            "+1S",
+            " 1S",
+            "1S ",
+            "1 S",
+            "1s",
+            "1h",
+            "1.5S",
+            "1SS",
+            "0x1S",
+            "１S",
+        ] {
+            assert_eq!(parse_grpc_timeout(bad.as_bytes()), None, "{bad:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_callers_deadline_cuts_the_handler_short() {
+        let mut service = ServiceBuilder::new()
+            .layer(TimeoutLayer::new(Duration::from_secs(30)).with_deadlines(FromGrpcTimeout))
+            .service(service_fn(|_: http::Request<()>| {
+                pending::<Result<(), BoxError>>()
+            }));
+        let request = http::Request::builder()
+            .header("grpc-timeout", "150m")
+            .body(())
+            .unwrap();
+        let start = Instant::now();
+        let err = service
+            .ready()
+            .await
+            .unwrap()
+            .call(request)
+            .await
+            .unwrap_err();
+        assert_eq!(ErrorKind::of(&*err), ErrorKind::Elapsed);
+        assert_eq!(start.elapsed(), Duration::from_millis(150));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_malformed_header_refuses_the_request_without_calling_the_handler() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let seen = calls.clone();
+        let mut service = ServiceBuilder::new()
+            .layer(TimeoutLayer::new(Duration::from_secs(30)).with_deadlines(FromGrpcTimeout))
+            .service(service_fn(move |_: http::Request<()>| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                async { Ok::<_, BoxError>(()) }
+            }));
+        let request = http::Request::builder()
+            .header("grpc-timeout", "soon")
+            .body(())
+            .unwrap();
+        let err = service
+            .ready()
+            .await
+            .unwrap()
+            .call(request)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<InvalidDeadline>()
+                .map(InvalidDeadline::header),
+            Some("grpc-timeout")
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        let status = seawall::tonic::status_of(&*err);
+        assert_eq!(status.code(), tonic::Code::Internal);
+    }
+}
+
 #[cfg(feature = "http")]
 mod deadlines {
     use super::*;

@@ -263,6 +263,8 @@ mod replay {
 
         fn set_attempt(&self, request: &mut Self::Output, attempt: Attempt) {
             request.extensions_mut().insert(attempt);
+            #[cfg(feature = "grpc")]
+            set_previous_rpc_attempts(request, attempt);
         }
 
         fn attempt_of(&self, request: &Self::Output) -> Option<Attempt> {
@@ -275,6 +277,22 @@ mod replay {
 
         fn deadline_of(&self, request: &Self::Output) -> Option<Deadline> {
             request.extensions().get::<Deadline>().copied()
+        }
+    }
+
+    /// On a retried gRPC request, the `grpc-previous-rpc-attempts` header of
+    /// gRPC A6: how many attempts came before, so the server (and a retry
+    /// layer there) can see that this is a retry.
+    #[cfg(feature = "grpc")]
+    fn set_previous_rpc_attempts<B>(request: &mut http::Request<B>, attempt: Attempt) {
+        const HEADER: &str = "grpc-previous-rpc-attempts";
+        let is_grpc = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        if is_grpc && attempt.is_retry() {
+            let previous = http::HeaderValue::from(attempt.get() - 1);
+            request.headers_mut().insert(HEADER, previous);
         }
     }
 

@@ -34,3 +34,38 @@ impl fmt::Display for Elapsed {
 }
 
 impl std::error::Error for Elapsed {}
+
+/// A request carried a deadline header that does not parse, such as a
+/// malformed `grpc-timeout`. The request is refused rather than served
+/// without the deadline its caller asked for.
+///
+/// ```
+/// use seawall::timeout::error::InvalidDeadline;
+///
+/// let err = InvalidDeadline::new("grpc-timeout");
+/// assert_eq!(err.to_string(), "malformed grpc-timeout header");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvalidDeadline {
+    header: &'static str,
+}
+
+impl InvalidDeadline {
+    /// A malformed `header`.
+    pub fn new(header: &'static str) -> Self {
+        Self { header }
+    }
+
+    /// The header that did not parse.
+    pub fn header(&self) -> &'static str {
+        self.header
+    }
+}
+
+impl fmt::Display for InvalidDeadline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "malformed {} header", self.header)
+    }
+}
+
+impl std::error::Error for InvalidDeadline {}

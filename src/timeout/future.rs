@@ -37,6 +37,7 @@ pin_project! {
             #[pin]
             sleep: Sleep,
         },
+        Refused { error: Option<BoxError> },
         Done,
     }
 }
@@ -45,6 +46,13 @@ impl<F> ResponseFuture<F> {
     pub(crate) fn new(response: F, sleep: Sleep) -> Self {
         Self {
             state: State::Running { response, sleep },
+        }
+    }
+
+    /// A request refused before it was called (a malformed deadline).
+    pub(crate) fn refused(error: BoxError) -> Self {
+        Self {
+            state: State::Refused { error: Some(error) },
         }
     }
 }
@@ -58,8 +66,16 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.project().state;
-        let StateProj::Running { response, sleep } = state.as_mut().project() else {
-            panic!("timeout future polled after completion");
+        let (response, sleep) = match state.as_mut().project() {
+            StateProj::Running { response, sleep } => (response, sleep),
+            StateProj::Refused { error } => {
+                let error = error
+                    .take()
+                    .expect("timeout future polled after completion");
+                state.set(State::Done);
+                return Poll::Ready(Err(error));
+            }
+            StateProj::Done => panic!("timeout future polled after completion"),
         };
         // The response first: one that is ready together with the timer still counts.
         if let Poll::Ready(result) = response.poll(cx) {

@@ -40,6 +40,8 @@
 
 pub mod error;
 pub mod future;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 
 mod layer;
 
@@ -126,6 +128,18 @@ pub(crate) fn far_future(now: Instant) -> Instant {
 pub trait ReadDeadline<Request> {
     /// The deadline `request` carries.
     fn deadline_of(&self, request: &Request) -> Option<Deadline>;
+
+    /// The deadline `request` carries, or the error to refuse it with when
+    /// what it carries does not parse. By default [`deadline_of`](Self::deadline_of),
+    /// which never refuses.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the reader refuses a request with, such as
+    /// [`InvalidDeadline`](error::InvalidDeadline).
+    fn read(&self, request: &Request) -> Result<Option<Deadline>, BoxError> {
+        Ok(self.deadline_of(request))
+    }
 }
 
 impl<F, Request> ReadDeadline<Request> for F
@@ -275,8 +289,10 @@ where
         let mut until = now
             .checked_add(self.timeout)
             .unwrap_or_else(|| far_future(now));
-        if let Some(deadline) = self.deadlines.deadline_of(&request) {
-            until = until.min(deadline.instant());
+        match self.deadlines.read(&request) {
+            Ok(Some(deadline)) => until = until.min(deadline.instant()),
+            Ok(None) => {}
+            Err(invalid) => return ResponseFuture::refused(invalid),
         }
         ResponseFuture::new(self.inner.call(request), tokio::time::sleep_until(until))
     }

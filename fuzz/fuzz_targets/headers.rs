@@ -1,0 +1,43 @@
+//! The header parsers seawall reads from servers and callers: `Retry-After`,
+//! `grpc-retry-pushback-ms` and `grpc-timeout`. Any bytes: an answer, never a
+//! panic, and what they accept means what the specs say.
+#![no_main]
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use libfuzzer_sys::fuzz_target;
+use seawall::retry::pushback::{grpc_pushback, retry_after, GrpcPushback};
+use seawall::timeout::grpc::parse_grpc_timeout;
+
+fuzz_target!(|input: (u32, &[u8])| {
+    let (seconds, value) = input;
+    let now = UNIX_EPOCH + Duration::from_secs(u64::from(seconds));
+
+    if let Some(delay) = retry_after(value, now) {
+        // Delay-seconds are digits only; anything else accepted is a date.
+        let text = std::str::from_utf8(value).expect("only ASCII is accepted").trim();
+        if text.bytes().all(|b| b.is_ascii_digit()) {
+            let expected = text.parse::<u64>().map(Duration::from_secs);
+            if let Ok(expected) = expected {
+                assert_eq!(delay, expected);
+            }
+        } else {
+            assert!(text.ends_with("GMT") || text.contains(' '), "{text:?}");
+        }
+    }
+    let _ = retry_after(value, SystemTime::UNIX_EPOCH);
+
+    match grpc_pushback(value) {
+        GrpcPushback::After(_) => assert!(!value.is_empty() && value.iter().all(u8::is_ascii_digit)),
+        GrpcPushback::DoNotRetry => {
+            assert!(value.is_empty() || !value.iter().all(u8::is_ascii_digit))
+        }
+    }
+
+    if let Some(timeout) = parse_grpc_timeout(value) {
+        let (unit, digits) = value.split_last().unwrap();
+        assert!((1..=8).contains(&digits.len()));
+        assert!(b"HMSmun".contains(unit));
+        assert!(timeout <= Duration::from_secs(99_999_999 * 3600));
+    }
+});

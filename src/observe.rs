@@ -22,6 +22,7 @@
 //! | `seawall_bulkhead_wait_seconds` | histogram | `name` | how long callers queued for a slot, whether they got one or not (callers that did not queue are not recorded) |
 //! | `seawall_fallback_taken_total` | counter | `name`, `cause` (an [`ErrorKind`](crate::ErrorKind) name or `response`) | degraded answers a fallback produced |
 //! | `seawall_fallback_failed_total` | counter | `name`, `cause` | fallbacks that themselves failed |
+//! | `seawall_chaos_injected_total` | counter | `name`, `fault` (a [`FaultKind`](crate::chaos::FaultKind) name: `latency`, `error`, `response`, `latency_error`, `latency_response`) | faults a chaos layer injected (feature `chaos`) |
 //!
 //!
 //! With the `health` feature, the health registry adds:
@@ -82,6 +83,8 @@ pub const BULKHEAD_WAIT_SECONDS: &str = "seawall_bulkhead_wait_seconds";
 pub const FALLBACK_TAKEN_TOTAL: &str = "seawall_fallback_taken_total";
 /// Fallbacks that failed themselves, by `cause`.
 pub const FALLBACK_FAILED_TOTAL: &str = "seawall_fallback_failed_total";
+/// Faults injected by a chaos layer, by `fault` kind.
+pub const CHAOS_INJECTED_TOTAL: &str = "seawall_chaos_injected_total";
 
 /// Something that happened in a seawall component.
 ///

@@ -20,39 +20,64 @@ pin_project! {
     ///
     /// Dropping it drops the delay and the inner call with it.
     pub struct ResponseFuture<F, Res> {
-        // Boxed: only delayed calls pay for a timer, and the future of a call
-        // without one stays the size of the inner future and a word.
-        sleep: Option<Pin<Box<Sleep>>>,
         #[pin]
         kind: Kind<F, Res>,
     }
 }
 
 pin_project! {
+    // A call without a delay has a variant of its own, so that it carries no
+    // timer to check and drop. Timers are boxed: only delayed calls pay for one.
     #[project = KindProj]
     enum Kind<F, Res> {
         Inner { #[pin] future: F },
-        Injected { result: Option<Result<Res, BoxError>> },
+        Delayed {
+            // `None` once the delay is over.
+            sleep: Option<Pin<Box<Sleep>>>,
+            #[pin]
+            future: F,
+        },
+        Injected {
+            sleep: Option<Pin<Box<Sleep>>>,
+            result: Option<Result<Res, BoxError>>,
+        },
     }
 }
 
 impl<F, Res> ResponseFuture<F, Res> {
     #[inline]
-    pub(crate) fn inner(future: F, sleep: Option<Pin<Box<Sleep>>>) -> Self {
+    pub(crate) fn inner(future: F) -> Self {
         Self {
-            sleep,
             kind: Kind::Inner { future },
+        }
+    }
+
+    pub(crate) fn delayed(future: F, sleep: Pin<Box<Sleep>>) -> Self {
+        Self {
+            kind: Kind::Delayed {
+                sleep: Some(sleep),
+                future,
+            },
         }
     }
 
     pub(crate) fn injected(result: Result<Res, BoxError>, sleep: Option<Pin<Box<Sleep>>>) -> Self {
         Self {
-            sleep,
             kind: Kind::Injected {
+                sleep,
                 result: Some(result),
             },
         }
     }
+}
+
+/// Waits out `sleep`, if it is still running.
+fn wait(sleep: &mut Option<Pin<Box<Sleep>>>, cx: &mut Context<'_>) -> Poll<()> {
+    if let Some(running) = sleep {
+        ready!(running.as_mut().poll(cx));
+        *sleep = None;
+    }
+    Poll::Ready(())
 }
 
 impl<F, Res, E> Future for ResponseFuture<F, Res>
@@ -64,14 +89,14 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        if let Some(sleep) = this.sleep {
-            ready!(sleep.as_mut().poll(cx));
-            *this.sleep = None;
-        }
-        match this.kind.project() {
+        match self.project().kind.project() {
             KindProj::Inner { future } => future.poll(cx).map_err(Into::into),
-            KindProj::Injected { result } => {
+            KindProj::Delayed { sleep, future } => {
+                ready!(wait(sleep, cx));
+                future.poll(cx).map_err(Into::into)
+            }
+            KindProj::Injected { sleep, result } => {
+                ready!(wait(sleep, cx));
                 Poll::Ready(result.take().expect("polled after completion"))
             }
         }
@@ -82,10 +107,10 @@ impl<F, Res> fmt::Debug for ResponseFuture<F, Res> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self.kind {
             Kind::Inner { .. } => "inner",
+            Kind::Delayed { .. } => "delayed",
             Kind::Injected { .. } => "injected",
         };
         f.debug_struct("ResponseFuture")
-            .field("delayed", &self.sleep.is_some())
             .field("kind", &kind)
             .finish()
     }

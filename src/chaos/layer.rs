@@ -11,14 +11,24 @@ use super::{Chaos, ChaosHandle};
 ///
 /// ```
 /// use seawall::chaos::{ChaosConfig, ChaosHandle, ChaosLayer, Fault};
-/// use tower::{service_fn, ServiceBuilder};
+/// use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), seawall::BoxError> {
+/// // The response type is inferred from the service the layer wraps.
 /// let chaos = ChaosHandle::new(ChaosConfig::builder().fault(Fault::error(0.1)).build()?);
-/// let service = ServiceBuilder::new()
+/// let mut service = ServiceBuilder::new()
 ///     .layer(ChaosLayer::new(chaos.clone()))
 ///     .service(service_fn(|n: u32| async move { Ok::<_, std::io::Error>(n) }));
-/// # drop(service);
-/// # Ok::<(), seawall::ConfigError>(())
+/// let mut failed = 0;
+/// for n in 0..100 {
+///     if service.ready().await?.call(n).await.is_err() {
+///         failed += 1;
+///     }
+/// }
+/// assert!((1..30).contains(&failed), "about 10 of 100");
+/// # Ok(())
+/// # }
 /// ```
 pub struct ChaosLayer<Res> {
     handle: ChaosHandle<Res>,

@@ -32,8 +32,9 @@
 //!   clock (`#[tokio::test(start_paused = true)]`) runs a 30-second outage in
 //!   no time and measures the injected latency exactly.
 //!
-//! Every injected fault is counted in `seawall_chaos_injected_total{name,
-//! fault}` (see [`observe`](crate::observe)).
+//! Every injected fault is counted in the `seawall_chaos_injected_total`
+//! counter, labelled with the `name` and the `fault` kind (see
+//! [`crate::observe`]).
 //!
 //! # Example
 //!

@@ -44,7 +44,8 @@
 //! Listeners registered on a [`Breaker`](crate::breaker::Breaker) receive an
 //! [`Event`] for every transition, rejection and recorded call; on a
 //! `Bulkhead`, for every refusal and every wait for a slot; on a
-//! `FallbackLayer`, for every fallback taken or failed. With no
+//! `FallbackLayer`, for every fallback taken or failed; on a `ChaosHandle`,
+//! for every fault injected. With no
 //! listener registered, none is built and the success path does not look for
 //! one. A listener that panics is caught; the breaker carries on.
 
@@ -169,6 +170,14 @@ pub enum Event<'a> {
         name: &'a str,
         /// What it fell back from.
         cause: crate::fallback::Cause,
+    },
+    /// A chaos layer injected a fault into a call.
+    #[cfg(feature = "chaos")]
+    ChaosInjected {
+        /// The chaos handle's name.
+        name: &'a str,
+        /// What it injected.
+        fault: crate::chaos::FaultKind,
     },
 }
 

@@ -501,3 +501,48 @@ async fn a_real_axum_server_answers_injected_503s() {
     }
     server.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn listeners_hear_every_injected_fault_and_may_reconfigure() {
+    use seawall::chaos::FaultKind;
+    use seawall::observe::Event;
+    use std::sync::{Arc, Mutex};
+
+    let chaos = handle(8, mixed_faults());
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let log = heard.clone();
+    chaos.on_event(move |event: &Event<'_>| {
+        if let Event::ChaosInjected { name, fault } = event {
+            log.lock().unwrap().push((name.to_string(), *fault));
+        }
+    });
+    let seen = run(&chaos, 1_000).await;
+    let heard = std::mem::take(&mut *heard.lock().unwrap());
+    let expected: Vec<(String, FaultKind)> = seen
+        .iter()
+        .filter_map(|s| match s {
+            Seen::Injected => Some(FaultKind::Error),
+            Seen::Canned => Some(FaultKind::Response),
+            Seen::Real(took) if *took == MS => Some(FaultKind::Latency),
+            Seen::Real(_) => None,
+        })
+        .map(|kind| ("test".to_string(), kind))
+        .collect();
+    assert_eq!(heard, expected);
+    assert!(!heard.is_empty());
+
+    // Listeners survive a reconfiguration and run outside the lock: one that
+    // heals the dependency at the first fault does not deadlock.
+    let healer = chaos.clone();
+    chaos.on_event(move |_: &Event<'_>| healer.set_faults([]).unwrap());
+    chaos.set_faults([Fault::error(1.0)]).unwrap();
+    let seen = run(&chaos, 3).await;
+    assert_eq!(
+        seen,
+        vec![
+            Seen::Injected,
+            Seen::Real(Duration::ZERO),
+            Seen::Real(Duration::ZERO)
+        ]
+    );
+}

@@ -97,6 +97,7 @@ mod rng;
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -104,8 +105,8 @@ use parking_lot::RwLock;
 use tower_service::Service;
 
 use crate::error::{BoxError, ConfigError};
-use crate::observe;
-use crate::sync::{Arc, AtomicBool, Ordering};
+use crate::observe::{self, Event, Listener};
+use crate::sync::{AtomicBool, Ordering};
 
 pub use self::config::{ChaosConfig, ChaosConfigBuilder, Fault, FaultKind, Latency};
 pub use self::layer::ChaosLayer;
@@ -153,9 +154,11 @@ struct Shared<Res> {
     plan: RwLock<Plan<Res>>,
 }
 
-/// The faults, ready to pick from.
+/// The faults, ready to pick from, and who listens.
 struct Plan<Res> {
     armed: Box<[Armed<Res>]>,
+    /// Kept across `set_faults`.
+    listeners: Arc<[Listener]>,
 }
 
 struct Armed<Res> {
@@ -188,7 +191,10 @@ impl<Res> Plan<Res> {
                 }
             })
             .collect();
-        Self { armed }
+        Self {
+            armed,
+            listeners: Arc::from(Vec::new()),
+        }
     }
 
     /// The fault the random value `z` picks, if any.
@@ -252,9 +258,51 @@ impl<Res> ChaosHandle<Res> {
         let faults: Vec<_> = faults.into_iter().collect();
         config::validate(&faults)?;
         // Built (and its metric handles resolved) before the lock is taken.
-        let plan = Plan::new(&self.shared.name, faults);
-        *self.shared.plan.write() = plan;
+        let mut plan = Plan::new(&self.shared.name, faults);
+        let mut current = self.shared.plan.write();
+        plan.listeners = current.listeners.clone();
+        *current = plan;
         Ok(())
+    }
+
+    /// Calls `listener` for every fault injected from now on
+    /// ([`Event::ChaosInjected`]). A panicking listener is caught. With none
+    /// registered, no event is built.
+    ///
+    /// ```
+    /// use seawall::chaos::{Chaos, ChaosConfig, ChaosHandle, Fault, FaultKind};
+    /// use seawall::observe::Event;
+    /// use std::sync::{Arc, Mutex};
+    /// use tower::{service_fn, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), seawall::BoxError> {
+    /// let chaos = ChaosHandle::new(ChaosConfig::builder().fault(Fault::error(1.0)).build()?);
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// chaos.on_event(move |event: &Event<'_>| {
+    ///     if let Event::ChaosInjected { fault, .. } = event {
+    ///         log.lock().unwrap().push(*fault);
+    ///     }
+    /// });
+    /// let mut service = Chaos::new(service_fn(|()| async { Ok::<_, std::io::Error>(()) }), chaos);
+    /// assert!(service.ready().await?.call(()).await.is_err());
+    /// assert_eq!(*seen.lock().unwrap(), vec![FaultKind::Error]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn on_event<F>(&self, listener: F)
+    where
+        F: Fn(&Event<'_>) + Send + Sync + 'static,
+    {
+        let listener: Listener = Arc::new(listener);
+        let mut plan = self.shared.plan.write();
+        plan.listeners = plan
+            .listeners
+            .iter()
+            .cloned()
+            .chain(std::iter::once(listener))
+            .collect();
     }
 
     /// The faults now in force.
@@ -292,7 +340,7 @@ impl<Res> ChaosHandle<Res> {
     #[inline(never)]
     fn decide_enabled(&self) -> Decision<Res> {
         let z = self.shared.draws.next();
-        let (delay, effect) = {
+        let (delay, effect, kind, listeners) = {
             let plan = self.shared.plan.read();
             let Some(armed) = plan.pick(z) else {
                 return Decision::Pass { delay: None };
@@ -302,8 +350,25 @@ impl<Res> ChaosHandle<Res> {
                 .fault
                 .delay()
                 .map(|latency| latency.pick(rng::mix(z ^ DELAY_SALT)));
-            (delay, armed.fault.effect().clone())
+            let listeners = (!plan.listeners.is_empty()).then(|| plan.listeners.clone());
+            (
+                delay,
+                armed.fault.effect().clone(),
+                armed.fault.kind(),
+                listeners,
+            )
         };
+        // Listeners, like the fault's closures later, run outside the lock: they may
+        // call `set_faults` or `on_event`.
+        if let Some(listeners) = listeners {
+            observe::emit(
+                &listeners,
+                &Event::ChaosInjected {
+                    name: &self.shared.name,
+                    fault: kind,
+                },
+            );
+        }
         match effect {
             Effect::Pass => Decision::Pass { delay },
             Effect::Error(make) => Decision::Inject(Injection {

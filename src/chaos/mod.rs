@@ -83,10 +83,21 @@
 //!
 //! # Cost
 //!
-//! Switched off: one relaxed load of the switch in `poll_ready`. Switched on:
-//! one `fetch_add` on the shared draw counter, a shared read lock on the
-//! faults, and, for a call that gets a fault, a counter increment and
-//! whatever the fault's closure does; a delayed call allocates its timer.
+//! Switched off: one relaxed load of the switch in `poll_ready`, no lock, no
+//! allocation, no draw (about 5 ns a call over a bare service's 0.3 ns in
+//! `benches/chaos.rs`, most of it the wrapper's bookkeeping). Switched on:
+//! one `fetch_add` on the shared draw counter and a shared read lock on the
+//! faults (about 11 ns); for a call that gets a fault, a counter increment,
+//! an event if anyone listens, and whatever the fault's closure does; a
+//! delayed call allocates its timer.
+//!
+//! # Reproducibility
+//!
+//! Each decision takes the next value of the seeded sequence: one per
+//! `poll_ready` that finds no decision pending (so a service polled ready and
+//! then dropped uses one up). Calls made one after another get the same
+//! faults in every run with the same seed and faults; concurrent calls share
+//! out the same values in whatever order they reach the counter.
 
 pub mod error;
 pub mod future;

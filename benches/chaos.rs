@@ -5,15 +5,17 @@
 //!
 //! Every case drives a service the way tower does: `poll_ready`, `call`, then
 //! one poll of the future. The inner service answers at once with
-//! `std::future::Ready`.
+//! `std::future::Ready`. Two-thread cases run both threads' loops at once on
+//! one shared handle and report the time per call each thread sees.
 //!
 //! Run with `cargo bench --features chaos --bench chaos -- --warm-up-time 1 --measurement-time 3`.
 
 use std::future::{ready, Future, Ready};
 use std::hint::black_box;
 use std::pin::pin;
+use std::sync::Barrier;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures::task::noop_waker_ref;
@@ -96,5 +98,42 @@ fn one_thread(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, one_thread);
+/// Runs `iters` calls on each of two threads at once, one service each, and
+/// returns the time the measuring thread saw.
+fn run_two_threads<S: Service<u64> + Send>(make: &(dyn Fn() -> S + Sync), iters: u64) -> Duration {
+    let barrier = Barrier::new(2);
+    let mut own = make();
+    let mut other = make();
+    std::thread::scope(|scope| {
+        let barrier = &barrier;
+        scope.spawn(move || {
+            barrier.wait();
+            run(&mut other, iters);
+        });
+        barrier.wait();
+        let start = Instant::now();
+        run(&mut own, iters);
+        start
+    })
+    .elapsed()
+}
+
+fn two_threads(c: &mut Criterion) {
+    // Both threads' services share one handle: one switch, one draw counter.
+    let mut group = c.benchmark_group("chaos/2-threads");
+    group.bench_function("bare", |b| {
+        b.iter_custom(|iters| run_two_threads(&|| Dependency, iters))
+    });
+    let off = ChaosLayer::new(chaos(false, vec![Fault::error(0.1)]));
+    group.bench_function("chaos-off", |b| {
+        b.iter_custom(|iters| run_two_threads(&|| off.layer(Dependency), iters))
+    });
+    let idle = ChaosLayer::new(chaos(true, Vec::new()));
+    group.bench_function("chaos-on-no-faults", |b| {
+        b.iter_custom(|iters| run_two_threads(&|| idle.layer(Dependency), iters))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, one_thread, two_threads);
 criterion_main!(benches);

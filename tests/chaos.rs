@@ -499,6 +499,17 @@ async fn a_real_axum_server_answers_injected_503s() {
         let response = within("a request", client.get(&url).send()).await.unwrap();
         assert_eq!(response.status(), reqwest::StatusCode::OK);
     }
+
+    // Hard down, with the ready-made status fault.
+    chaos
+        .set_faults([Fault::status(1.0, http::StatusCode::SERVICE_UNAVAILABLE)])
+        .unwrap();
+    chaos.enable();
+    for _ in 0..5 {
+        let response = within("a request", client.get(&url).send()).await.unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(within("a body", response.text()).await.unwrap(), "");
+    }
     server.abort();
 }
 

@@ -237,6 +237,27 @@ impl<Res> Fault<Res> {
     }
 }
 
+#[cfg(feature = "http")]
+impl<B: Default + 'static> Fault<http::Response<B>> {
+    /// Answers `rate` of the calls with an empty `http::Response` of `status`
+    /// (say, `503 Service Unavailable`), without calling the inner service.
+    ///
+    /// ```
+    /// use seawall::chaos::{Fault, FaultKind};
+    /// use http::StatusCode;
+    ///
+    /// let unavailable = Fault::<http::Response<String>>::status(0.2, StatusCode::SERVICE_UNAVAILABLE);
+    /// assert_eq!(unavailable.kind(), FaultKind::Response);
+    /// ```
+    pub fn status(rate: f64, status: http::StatusCode) -> Self {
+        Self::response(rate, move || {
+            let mut response = http::Response::new(B::default());
+            *response.status_mut() = status;
+            response
+        })
+    }
+}
+
 impl<Res> Clone for Fault<Res> {
     fn clone(&self) -> Self {
         Self {

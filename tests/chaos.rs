@@ -557,3 +557,18 @@ async fn listeners_hear_every_injected_fault_and_may_reconfigure() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn switched_off_it_draws_nothing_from_the_sequence() {
+    let paused = handle(21, mixed_faults());
+    paused.disable();
+    let off = run(&paused, 300).await;
+    assert!(off.iter().all(|s| *s == Seen::Real(Duration::ZERO)));
+    paused.enable();
+    // The same faults as a fresh handle with the same seed: the calls made
+    // while switched off took no values.
+    assert_eq!(
+        run(&paused, 300).await,
+        run(&handle(21, mixed_faults()), 300).await
+    );
+}

@@ -219,7 +219,8 @@ impl<Res> Plan<Res> {
 }
 
 impl<Res> ChaosHandle<Res> {
-    /// A handle with `config`.
+    /// A handle with `config`. Its metric handles are resolved here (and
+    /// again by [`set_faults`](Self::set_faults)): install the recorder first.
     pub fn new(config: ChaosConfig<Res>) -> Self {
         let name: Arc<str> = Arc::from(&*config.name);
         let plan = Plan::new(&name, config.faults);

@@ -18,6 +18,8 @@
 //!   fast or waiting in a bounded queue.
 //! - [`fallback`]: a degraded answer (a value, a closure or a backup service)
 //!   on chosen failures, marked so callers can tell it apart.
+//! - [`chaos`] (feature `chaos`): errors, responses and latency injected at a
+//!   seeded rate and switched at run time, to test all of the above on purpose.
 //!
 //! Shared mechanics live once: the [`clock`] every time-based decision reads
 //! (tokio's, so `tokio::time::pause` drives tests), [`classify`]ing results
@@ -65,6 +67,7 @@
 //! | `health` | no | [`health`]: the registry, the in-flight layer and the HTTP endpoints |
 //! | `tonic` | no | [`tonic::StatusLayer`] and [`tonic::status_of`]: seawall errors as gRPC statuses; `health::grpc`: the tonic-health bridge |
 //! | `axum` | no | [`axum::ErrorResponseLayer`]: seawall errors as `503`/`504`/`500` responses |
+//! | `chaos` | no | [`chaos`]: seeded fault injection (errors, responses, latency), switchable at run time |
 //! | `quanta` | no | [`clock::Clock::quanta`], a cheaper clock for slow-call detection |
 //! | `full` | no | everything |
 //!
@@ -80,6 +83,8 @@ pub mod axum;
 pub mod breaker;
 #[cfg(feature = "bulkhead")]
 pub mod bulkhead;
+#[cfg(feature = "chaos")]
+pub mod chaos;
 pub mod classify;
 pub mod clock;
 pub mod error;

@@ -27,6 +27,7 @@
 //! | `seawall_retry_budget_refusals_total` | counter | `name` | retries the budget refused |
 //! | `seawall_retry_give_ups_total` | counter | `name`, `reason` (`max_attempts`, `deadline`, `not_replayable`, `pushback`) | requests that still failed and were not retried further (budget refusals are counted above) |
 //! | `seawall_retry_budget_level` | gauge | `name` | the budget after the last retry decision: retries available (ratio) or tokens (token bucket) |
+//! | `seawall_chaos_injected_total` | counter | `name`, `fault` (a [`FaultKind`](crate::chaos::FaultKind) name: `latency`, `error`, `response`, `latency_error`, `latency_response`) | faults a chaos layer injected (feature `chaos`) |
 //!
 //!
 //! With the `health` feature, the health registry adds:
@@ -50,7 +51,8 @@
 //! Listeners registered on a [`Breaker`](crate::breaker::Breaker) receive an
 //! [`Event`] for every transition, rejection and recorded call; on a
 //! `Bulkhead`, for every refusal and every wait for a slot; on a
-//! `FallbackLayer`, for every fallback taken or failed. With no
+//! `FallbackLayer`, for every fallback taken or failed; on a `ChaosHandle`,
+//! for every fault injected. With no
 //! listener registered, none is built and the success path does not look for
 //! one. A listener that panics is caught; the breaker carries on.
 //! A retry layer sends [`Event::RetryScheduled`], [`Event::RetryBudgetExhausted`]
@@ -103,6 +105,8 @@ pub const RETRY_BUDGET_REFUSALS_TOTAL: &str = "seawall_retry_budget_refusals_tot
 pub const RETRY_GIVE_UPS_TOTAL: &str = "seawall_retry_give_ups_total";
 /// The retry budget's level.
 pub const RETRY_BUDGET_LEVEL: &str = "seawall_retry_budget_level";
+/// Faults injected by a chaos layer, by `fault` kind.
+pub const CHAOS_INJECTED_TOTAL: &str = "seawall_chaos_injected_total";
 
 /// Something that happened in a seawall component.
 ///
@@ -216,6 +220,14 @@ pub enum Event<'a> {
         attempts: u32,
         /// `"max_attempts"`, `"deadline"`, `"not_replayable"` or `"pushback"`.
         reason: &'static str,
+    },
+    /// A chaos layer injected a fault into a call.
+    #[cfg(feature = "chaos")]
+    ChaosInjected {
+        /// The chaos handle's name.
+        name: &'a str,
+        /// What it injected.
+        fault: crate::chaos::FaultKind,
     },
 }
 

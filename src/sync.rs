@@ -4,10 +4,14 @@
 //! access the state machine makes; otherwise they are std's (and parking_lot's
 //! lock, which is only ever taken off the closed-state success path).
 
+#[cfg(all(loom, feature = "chaos"))]
+pub(crate) use loom::sync::atomic::AtomicBool;
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::Arc;
+#[cfg(all(not(loom), feature = "chaos"))]
+pub(crate) use std::sync::atomic::AtomicBool;
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 #[cfg(not(loom))]

@@ -219,3 +219,61 @@ fn the_tower_service_does_not_allocate_when_closed() {
         assert!(rate <= 0.1, "{what}: failure rate {rate}");
     }
 }
+
+/// Switched off, the chaos layer adds no allocation to a call; switched on,
+/// neither does picking no fault or injecting the zero-sized `InjectedFault`.
+#[cfg(feature = "chaos")]
+#[test]
+fn the_chaos_layer_does_not_allocate_unless_it_delays() {
+    use seawall::chaos::{Chaos, ChaosConfig, ChaosHandle, Fault};
+
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let chaos = ChaosHandle::new(
+        ChaosConfig::builder()
+            .fault(Fault::error(0.5))
+            .enabled(false)
+            .build()
+            .unwrap(),
+    );
+    // Requests that are not multiples of ten only: `Immediate` then always
+    // succeeds, so every error seen is injected.
+    let mut service = Chaos::new(Immediate, chaos.clone());
+    let mut one_call = |request: u32| -> bool {
+        assert!(matches!(service.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+        let request = request * 10 + 1;
+        let future = pin!(service.call(request));
+        match future.poll(&mut cx) {
+            Poll::Ready(Ok(response)) => {
+                assert_eq!(response, request);
+                false
+            }
+            Poll::Ready(Err(err)) => {
+                assert!(err.is::<seawall::chaos::error::InjectedFault>());
+                true
+            }
+            Poll::Pending => panic!("no delay was configured"),
+        }
+    };
+    for i in 0..300 {
+        one_call(i);
+    }
+    let mut injected = 0;
+    let off = allocations_in(|| {
+        for i in 0..3000 {
+            injected += u32::from(one_call(i));
+        }
+    });
+    assert_eq!((off, injected), (0, 0), "switched off");
+    chaos.enable();
+    let on = allocations_in(|| {
+        for i in 0..3000 {
+            injected += u32::from(one_call(i));
+        }
+    });
+    assert_eq!(on, 0, "switched on");
+    assert!(
+        (1200..1800).contains(&injected),
+        "{injected} of 3000 injected"
+    );
+}

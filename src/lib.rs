@@ -11,6 +11,9 @@
 //!   service and (feature `tonic`) a `grpc.health.v1` bridge.
 //! - [`bulkhead`]: a lock-free concurrency cap shared across clones, failing
 //!   fast or waiting in a bounded queue.
+//! - [`canary`] (feature `canary`): a canary router that ramps a candidate
+//!   service up in weight steps while it does as well as the stable one, and
+//!   rolls it back by itself when it does not.
 //! - [`fallback`]: a degraded answer (a value, a closure or a backup service)
 //!   on chosen failures, marked so callers can tell it apart.
 //!
@@ -52,6 +55,7 @@
 //! |---|---|---|
 //! | `bulkhead` | yes | [`bulkhead`] |
 //! | `fallback` | yes | [`fallback`] |
+//! | `canary` | no | [`canary`] |
 //! | `http` | no | [`classify::HttpStatus`], [`fallback::HttpMark`] |
 //! | `grpc` | no | [`classify::GrpcStatus`] |
 //! | `health` | no | [`health`]: the registry, the in-flight layer and the HTTP endpoints |
@@ -72,6 +76,8 @@ pub mod axum;
 pub mod breaker;
 #[cfg(feature = "bulkhead")]
 pub mod bulkhead;
+#[cfg(feature = "canary")]
+pub mod canary;
 pub mod classify;
 pub mod clock;
 pub mod error;

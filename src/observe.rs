@@ -22,6 +22,8 @@
 //! | `seawall_bulkhead_wait_seconds` | histogram | `name` | how long callers queued for a slot, whether they got one or not (callers that did not queue are not recorded) |
 //! | `seawall_fallback_taken_total` | counter | `name`, `cause` (an [`ErrorKind`](crate::ErrorKind) name or `response`) | degraded answers a fallback produced |
 //! | `seawall_fallback_failed_total` | counter | `name`, `cause` | fallbacks that themselves failed |
+//! | `seawall_canary_weight` | gauge | `name` | a canary's weight: the candidate's share of requests, 0 to 1 |
+//! | `seawall_canary_decisions_total` | counter | `name`, `decision` (`promote`, `roll_back`, `pause`, `resume`) | decisions a canary made |
 //!
 //!
 //! With the `health` feature, the health registry adds:
@@ -43,7 +45,8 @@
 //! Listeners registered on a [`Breaker`](crate::breaker::Breaker) receive an
 //! [`Event`] for every transition, rejection and recorded call; on a
 //! `Bulkhead`, for every refusal and every wait for a slot; on a
-//! `FallbackLayer`, for every fallback taken or failed. With no
+//! `FallbackLayer`, for every fallback taken or failed; on a `CanaryHandle`,
+//! for every decision, with the numbers it was made on. With no
 //! listener registered, none is built and the success path does not look for
 //! one. A listener that panics is caught; the breaker carries on.
 
@@ -63,6 +66,11 @@ pub const BREAKER_TRANSITIONS_TOTAL: &str = "seawall_breaker_transitions_total";
 pub const BREAKER_FAILURE_RATE: &str = "seawall_breaker_failure_rate";
 /// A breaker's slow-call rate, 0 to 1.
 pub const BREAKER_SLOW_CALL_RATE: &str = "seawall_breaker_slow_call_rate";
+
+/// A canary's weight: the candidate's share of requests, 0 to 1.
+pub const CANARY_WEIGHT: &str = "seawall_canary_weight";
+/// A canary's decisions, by `decision`.
+pub const CANARY_DECISIONS_TOTAL: &str = "seawall_canary_decisions_total";
 
 /// A health component's own status: 0 up, 1 degraded, 2 down.
 pub const HEALTH_STATUS: &str = "seawall_health_status";
@@ -166,6 +174,24 @@ pub enum Event<'a> {
         name: &'a str,
         /// What it fell back from.
         cause: crate::fallback::Cause,
+    },
+    /// A canary made a decision: promoted, rolled back, paused or resumed.
+    #[cfg(feature = "canary")]
+    CanaryDecision {
+        /// The canary's name.
+        name: &'a str,
+        /// What it did.
+        decision: crate::canary::Decision,
+        /// Why.
+        reason: crate::canary::Reason,
+        /// The candidate's weight before, in basis points.
+        from_weight: u16,
+        /// The candidate's weight after, in basis points.
+        to_weight: u16,
+        /// The phase after.
+        phase: crate::canary::Phase,
+        /// The numbers of the step the decision ended (or looked at).
+        analysis: &'a crate::canary::Analysis,
     },
 }
 

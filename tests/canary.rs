@@ -400,6 +400,7 @@ async fn the_ticker_promotes_without_traffic_only_once_requests_suffice() {
             .hold(10 * SECOND)
             .analysis_interval(5 * SECOND)
             .min_requests(5)
+            .min_samples(5)
             .build()
             .unwrap(),
     );
@@ -415,7 +416,7 @@ async fn the_ticker_promotes_without_traffic_only_once_requests_suffice() {
     }
     // The ticker decides with nobody calling.
     tokio::time::sleep(6 * SECOND).await;
-    assert_eq!(handle.step(), 1);
+    assert_eq!(handle.step(), 1, "{:?}", handle.analysis());
     drive(&mut service, &handle, 100 * MS, 5 * SECOND).await;
     tokio::time::sleep(20 * SECOND).await;
     assert_eq!(handle.phase(), Phase::Promoted);

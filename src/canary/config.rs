@@ -169,7 +169,8 @@ impl CanaryConfigBuilder {
     }
 
     /// How many requests the candidate must serve in a step before it may be
-    /// promoted (at least 1).
+    /// promoted (at least 1). A step also waits for
+    /// [`min_samples`](Self::min_samples), whichever is more.
     pub fn min_requests(mut self, requests: u64) -> Self {
         self.min_requests = requests;
         self

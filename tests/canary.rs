@@ -477,8 +477,10 @@ async fn a_candidate_that_fails_to_get_ready_is_rolled_back() {
 async fn the_health_registry_reports_the_rollout() {
     let handle = CanaryHandle::new(config().steps([25.0, 100.0]).build().unwrap());
     let health = HealthRegistry::new();
-    health.register(handle.clone(), Criticality::non_critical());
+    health.register_canary(&handle, Criticality::non_critical());
     health.mark_started();
+    let mut summary = health.subscribe();
+    summary.mark_unchanged();
 
     let report = health.report().await;
     assert_eq!(report.status, HealthStatus::Up);
@@ -491,6 +493,12 @@ async fn the_health_registry_reports_the_rollout() {
     assert_eq!(component.details.extra["weight_percent"], 25.0);
 
     handle.roll_back();
+    // Subscribers hear of it from the decision, without a report being made.
+    assert!(summary.has_changed().unwrap());
+    assert_eq!(
+        summary.borrow_and_update().components,
+        [("test".to_owned(), HealthStatus::Degraded)]
+    );
     let report = health.report().await;
     assert_eq!(report.status, HealthStatus::Degraded);
     assert!(report.ready, "the stable side serves everything");

@@ -838,7 +838,7 @@ mod component {
     /// # async fn main() {
     /// let rollout = CanaryHandle::new(CanaryConfig::default());
     /// let health = HealthRegistry::new();
-    /// health.register(rollout.clone(), Criticality::non_critical());
+    /// health.register_canary(&rollout, Criticality::non_critical());
     /// health.mark_started();
     /// rollout.roll_back();
     /// let report = health.report().await;

@@ -218,7 +218,7 @@ fn splitmix(state: &mut u64) -> u64 {
 /// let rollout = CanaryHandle::new(CanaryConfig::builder().steps([50.0, 100.0]).build()?);
 /// let stable = service_fn(|user: &'static str| async move { Ok::<_, std::io::Error>("v1") });
 /// let candidate = service_fn(|user: &'static str| async move { Ok::<_, std::io::Error>("v2") });
-/// let mut service = Canary::new(stable, candidate, rollout).sticky_by(|user: &&str| Some(*user));
+/// let mut service = Canary::new(stable, candidate, rollout).sticky_by(|user: &&'static str| Some(*user));
 ///
 /// let first = service.ready().await?.call("ada").await?;
 /// for _ in 0..10 {
@@ -317,7 +317,7 @@ impl<S, C, K, Cl> Canary<S, C, K, Cl> {
     /// Whether a request with `bucket` (or at random) goes to the candidate
     /// under `word`.
     #[inline]
-    fn to_candidate(&mut self, bucket: Option<u16>, word: Word) -> bool {
+    fn goes_to_candidate(&mut self, bucket: Option<u16>, word: Word) -> bool {
         let weight = word.weight();
         if weight == 0 {
             return false;
@@ -407,7 +407,7 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let word = self.handle.core.load();
         let bucket = self.key.bucket(&request);
-        let mut candidate = self.to_candidate(bucket, word);
+        let mut candidate = self.goes_to_candidate(bucket, word);
         // Only ever call a side that was polled ready.
         if candidate && !self.candidate_ready {
             candidate = false;

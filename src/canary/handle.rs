@@ -26,6 +26,13 @@ const STEP_SHIFT: u32 = 16;
 const GENERATION_SHIFT: u32 = 32;
 
 /// Where a rollout is.
+///
+/// ```
+/// use seawall::canary::Phase;
+///
+/// assert!(Phase::RolledBack.is_final() && !Phase::Paused.is_final());
+/// assert_eq!(Phase::Running.to_string(), "running");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Phase {
     /// Steps are held, analysed and promoted.
@@ -106,6 +113,12 @@ impl Word {
 }
 
 /// What a decision did.
+///
+/// ```
+/// use seawall::canary::Decision;
+///
+/// assert_eq!(Decision::RollBack.as_str(), "roll_back");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Decision {
@@ -134,6 +147,14 @@ impl Decision {
 }
 
 /// Why a decision was made.
+///
+/// The numbers behind it are in the [`Analysis`] of the same event.
+///
+/// ```
+/// use seawall::canary::Reason;
+///
+/// assert_eq!(Reason::FailureRateAboveStable.to_string(), "failure_rate_above_stable");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Reason {
@@ -183,7 +204,7 @@ impl fmt::Display for Reason {
     }
 }
 
-/// One side's numbers in an [`Analysis`].
+/// One side's numbers in an [`Analysis`] (see its example).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct SideAnalysis {
@@ -211,6 +232,18 @@ impl SideAnalysis {
 }
 
 /// The numbers a decision was made on: both sides over the same step.
+///
+/// ```
+/// use seawall::canary::{CanaryConfig, CanaryHandle};
+///
+/// let rollout = CanaryHandle::new(CanaryConfig::builder().steps([2.5, 100.0]).build()?);
+/// let analysis = rollout.analysis();
+/// assert_eq!((analysis.step, analysis.weight), (0, 250));
+/// assert_eq!(analysis.candidate.calls, 0);
+/// assert_eq!(analysis.candidate.failure_rate, None, "no call, no rate");
+/// assert_eq!(analysis.stable.latency, None);
+/// # Ok::<(), seawall::ConfigError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Analysis {

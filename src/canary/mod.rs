@@ -132,13 +132,32 @@ use self::handle::Word;
 ///
 /// Implemented for [`NoKey`] and for every `Fn(&Request) -> Option<K>` with a
 /// hashable `K`; a key function is usually a closure given to
-/// [`Canary::sticky_by`].
+/// [`Canary::sticky_by`]. Implement it by hand to choose buckets yourself
+/// (say, to send an allow-list of testers to the candidate first).
+///
+/// ```
+/// use seawall::canary::{bucket_of_key, StickyKey};
+///
+/// /// Keeps every user of a tenant on one side: routes by the part before the `/`.
+/// #[derive(Clone)]
+/// struct ByTenant;
+///
+/// impl StickyKey<String> for ByTenant {
+///     fn bucket(&self, path: &String) -> Option<u16> {
+///         path.split_once('/').map(|(tenant, _)| bucket_of_key(tenant))
+///     }
+/// }
+///
+/// assert_eq!(ByTenant.bucket(&"acme/ada".into()), ByTenant.bucket(&"acme/bob".into()));
+/// assert_eq!(ByTenant.bucket(&"no-tenant".into()), None);
+/// ```
 pub trait StickyKey<Request> {
     /// The request's bucket, or `None` when it has no key.
     fn bucket(&self, request: &Request) -> Option<u16>;
 }
 
-/// No sticky key: every request is routed at random.
+/// No sticky key: every request is routed at random. The default of
+/// [`Canary::new`] and [`CanaryLayer::new`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoKey;
 

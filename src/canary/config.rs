@@ -23,6 +23,7 @@ pub(crate) const FULL: u16 = 10_000;
 /// | `analysis_interval` | 10 s |
 /// | `min_samples` (candidate calls before any judgement) | 20 |
 /// | `max_failure_rate_increase` (over the stable side) | 0.02 (2 points) |
+/// | `confidence` (that a failure rate is out of bounds, to roll back) | 0.95 |
 /// | `latency_percentile` | 0.99 |
 /// | `max_latency_ratio` (over the stable side) | 1.5 |
 /// | `min_latency_increase` (ignored below) | 1 ms |
@@ -53,6 +54,8 @@ pub struct CanaryConfig {
     pub(crate) interval: Duration,
     pub(crate) min_samples: u64,
     pub(crate) max_failure_rate_increase: f64,
+    /// The standard normal quantile of the confidence.
+    pub(crate) z: f64,
     pub(crate) percentile: f64,
     pub(crate) max_latency_ratio: f64,
     pub(crate) min_latency_increase: Duration,
@@ -117,6 +120,7 @@ pub struct CanaryConfigBuilder {
     interval: Duration,
     min_samples: u64,
     max_failure_rate_increase: f64,
+    confidence: f64,
     percentile: f64,
     max_latency_ratio: f64,
     min_latency_increase: Duration,
@@ -135,6 +139,7 @@ impl Default for CanaryConfigBuilder {
             interval: Duration::from_secs(10),
             min_samples: 20,
             max_failure_rate_increase: 0.02,
+            confidence: 0.95,
             percentile: 0.99,
             max_latency_ratio: 1.5,
             min_latency_increase: Duration::from_millis(1),
@@ -196,6 +201,17 @@ impl CanaryConfigBuilder {
     /// by more than `increase` (0 to 1; 0.02 is two percentage points).
     pub fn max_failure_rate_increase(mut self, increase: f64) -> Self {
         self.max_failure_rate_increase = increase;
+        self
+    }
+
+    /// How sure an analysis must be that a failure rate is out of bounds
+    /// before it rolls back (at least 0.5, below 1): the excess must remain
+    /// after taking off its standard error times the normal quantile of
+    /// `confidence` (1.645 for 0.95). 0.5 compares the rates as measured.
+    /// Short of that confidence, a step whose measured rate is out of bounds
+    /// is held, neither promoted nor rolled back, until more calls decide.
+    pub fn confidence(mut self, confidence: f64) -> Self {
+        self.confidence = confidence;
         self
     }
 
@@ -298,6 +314,13 @@ impl CanaryConfigBuilder {
                 "0 to 1",
             ));
         }
+        if !(self.confidence >= 0.5 && self.confidence < 1.0) {
+            return Err(ConfigError::new(
+                "confidence",
+                self.confidence,
+                "at least 0.5 and below 1",
+            ));
+        }
         if !(self.percentile > 0.0 && self.percentile <= 1.0) {
             return Err(ConfigError::new(
                 "latency_percentile",
@@ -341,6 +364,7 @@ impl CanaryConfigBuilder {
             interval: self.interval,
             min_samples: self.min_samples,
             max_failure_rate_increase: self.max_failure_rate_increase,
+            z: normal_quantile(self.confidence),
             percentile: self.percentile,
             max_latency_ratio: self.max_latency_ratio,
             min_latency_increase: self.min_latency_increase,
@@ -348,5 +372,72 @@ impl CanaryConfigBuilder {
             max_latency: self.max_latency,
             clock: self.clock,
         })
+    }
+}
+
+/// The quantile function of the standard normal distribution at `p` in
+/// [0.5, 1), by Acklam's rational approximation (relative error below
+/// 1.2e-9).
+fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    if p > 1.0 - 0.02425 {
+        let q = (-2.0 * (1.0 - p).ln()).sqrt();
+        -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normal_quantile;
+
+    #[test]
+    fn normal_quantiles() {
+        for (p, z) in [
+            (0.5, 0.0),
+            (0.9, 1.281_551_6),
+            (0.95, 1.644_853_6),
+            (0.99, 2.326_347_9),
+            (0.999, 3.090_232_3),
+        ] {
+            assert!(
+                (normal_quantile(p) - z).abs() < 1e-6,
+                "{p}: {}",
+                normal_quantile(p)
+            );
+        }
     }
 }

@@ -296,6 +296,17 @@ pub(crate) struct Core {
     metrics: Metrics,
 }
 
+/// What an analysis found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Out of bounds beyond sampling noise: roll back.
+    OutOfBounds(Reason),
+    /// Within bounds as measured: promote once the step is complete.
+    WithinBounds,
+    /// Too few calls, or out of bounds within the noise: hold the step.
+    Unclear,
+}
+
 /// What [`Core::decide`] did, to be announced once the lock is released.
 struct Made {
     decision: Decision,
@@ -373,13 +384,17 @@ impl Core {
             return None;
         }
         let analysis = self.analysis(word, now);
-        if let Some(reason) = self.unhealthy().or_else(|| self.out_of_bounds(&analysis)) {
+        let verdict = match self.unhealthy() {
+            Some(reason) => Verdict::OutOfBounds(reason),
+            None => self.judge(&analysis),
+        };
+        if let Verdict::OutOfBounds(reason) = verdict {
             return Some(self.roll_back_locked(reason, analysis, now));
         }
         let config = &self.config;
         let held = analysis.elapsed >= config.hold;
         let enough = analysis.candidate.calls >= config.min_requests.max(config.min_samples);
-        if held && enough {
+        if held && enough && verdict == Verdict::WithinBounds {
             return self.promote_locked(Reason::WithinBounds, analysis, now);
         }
         // Not yet: look again after an interval, or at the end of the hold.
@@ -431,45 +446,66 @@ impl Core {
         None
     }
 
-    /// Why the candidate's numbers call for a roll-back, if they do.
-    fn out_of_bounds(&self, analysis: &Analysis) -> Option<Reason> {
+    /// Judges the candidate's numbers: out of bounds beyond doubt, within
+    /// bounds, or not yet clear.
+    ///
+    /// Failure rates are proportions of few calls at small weights: one
+    /// failure in the first 20 candidate calls reads as 5%. So a roll-back on
+    /// a failure rate needs the excess to stand out from sampling noise: the
+    /// observed excess minus `z` standard errors (normal approximation; `z`
+    /// from the configured confidence) must still exceed the allowance.
+    /// Promotion needs the observed rates themselves within bounds; in between,
+    /// the step is held and looked at again. Latencies are compared as
+    /// measured, with the ratio and the minimum increase as the noise guard.
+    fn judge(&self, analysis: &Analysis) -> Verdict {
         let config = &self.config;
         let candidate = &analysis.candidate;
         if candidate.calls < config.min_samples {
-            return None;
+            return Verdict::Unclear;
         }
-        let failure_rate = candidate.failure_rate.unwrap_or(0.0);
-        if config
-            .max_failure_rate
-            .is_some_and(|max| failure_rate > max)
-        {
-            return Some(Reason::FailureRateLimit);
+        let z = config.z;
+        let mut clear = true;
+        let rate = candidate.failure_rate.unwrap_or(0.0);
+        let variance = rate * (1.0 - rate) / candidate.calls as f64;
+        if let Some(max) = config.max_failure_rate {
+            if rate - z * variance.sqrt() > max {
+                return Verdict::OutOfBounds(Reason::FailureRateLimit);
+            }
+            clear &= rate <= max;
         }
         if let (Some(max), Some(latency)) = (config.max_latency, candidate.latency) {
             if latency > max {
-                return Some(Reason::LatencyLimit);
+                return Verdict::OutOfBounds(Reason::LatencyLimit);
             }
         }
         let stable = &analysis.stable;
-        if stable.calls < config.min_samples {
-            // Nothing to compare with (at 100%, or too little stable traffic).
-            return None;
-        }
-        let stable_rate = stable.failure_rate.unwrap_or(0.0);
-        // A small epsilon so that "exactly the allowed increase" is within bounds
-        // despite floating-point rounding.
-        if failure_rate - stable_rate > config.max_failure_rate_increase + 1e-9 {
-            return Some(Reason::FailureRateAboveStable);
-        }
-        if let (Some(theirs), Some(ours)) = (stable.latency, candidate.latency) {
-            let ratio_limit = theirs.as_secs_f64() * config.max_latency_ratio;
-            if ours.as_secs_f64() > ratio_limit
-                && ours.saturating_sub(theirs) > config.min_latency_increase
-            {
-                return Some(Reason::LatencyAboveStable);
+        if stable.calls >= config.min_samples {
+            let stable_rate = stable.failure_rate.unwrap_or(0.0);
+            let stable_variance = stable_rate * (1.0 - stable_rate) / stable.calls as f64;
+            let excess = rate - stable_rate;
+            let allowed = config.max_failure_rate_increase;
+            // A small epsilon so that "exactly the allowance" is within bounds
+            // despite floating-point rounding.
+            if excess - z * (variance + stable_variance).sqrt() > allowed + 1e-9 {
+                return Verdict::OutOfBounds(Reason::FailureRateAboveStable);
+            }
+            clear &= excess <= allowed + 1e-9;
+            if let (Some(theirs), Some(ours)) = (stable.latency, candidate.latency) {
+                let ratio_limit = theirs.as_secs_f64() * config.max_latency_ratio;
+                if ours.as_secs_f64() > ratio_limit
+                    && ours.saturating_sub(theirs) > config.min_latency_increase
+                {
+                    return Verdict::OutOfBounds(Reason::LatencyAboveStable);
+                }
             }
         }
-        None
+        // Otherwise there is nothing to compare with (at 100%, or too little
+        // stable traffic): the absolute limits alone apply.
+        if clear {
+            Verdict::WithinBounds
+        } else {
+            Verdict::Unclear
+        }
     }
 
     fn promote_locked(&self, reason: Reason, analysis: Analysis, now: u64) -> Option<Made> {

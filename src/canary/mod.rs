@@ -24,7 +24,12 @@
 //!   [`Breaker`](crate::breaker::Breaker) or health component). Out of bounds:
 //!   roll back to 0% at once, for good ([`Phase::RolledBack`]). Within bounds
 //!   at the end of a step: promote to the next one; after the last,
-//!   [`Phase::Promoted`]. Each decision is an [`Event::CanaryDecision`](crate::observe::Event::CanaryDecision)
+//!   [`Phase::Promoted`].
+//! - A failure rate is out of bounds only beyond sampling noise, at a
+//!   [`confidence`](CanaryConfigBuilder::confidence) of 95% by default: at 1%
+//!   of traffic the first 20 candidate calls are all there is, and one failure
+//!   among them reads as 5%. A measured rate out of bounds but within the
+//!   noise holds the step until more calls decide. Each decision is an [`Event::CanaryDecision`](crate::observe::Event::CanaryDecision)
 //!   carrying the [`Analysis`] it was made on.
 //! - A [`Canary`] service routes each request, by a sticky key or at random,
 //!   and times and classifies it into its side's numbers.

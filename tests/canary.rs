@@ -9,8 +9,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer, State};
 use seawall::canary::{
-    bucket_of_key, Analysis, Canary, CanaryConfig, CanaryConfigBuilder, CanaryHandle, Decision,
-    Phase, Reason,
+    bucket_of_key, Analysis, Canary, CanaryConfig, CanaryConfigBuilder, CanaryHandle, CanaryLayer,
+    Decision, Phase, Reason,
 };
 use seawall::clock::Clock;
 use seawall::health::{
@@ -836,3 +836,30 @@ mod end_to_end {
 }
 
 const MS: Duration = Duration::from_millis(1);
+
+#[tokio::test]
+async fn the_layer_wraps_the_stable_service() {
+    let (clock, _) = Clock::manual();
+    let handle = CanaryHandle::new(config().steps([100.0]).clock(clock).build().unwrap());
+    let candidate = BoxCloneService::new(service_fn(|_: u64| async {
+        Ok::<_, BoxError>("candidate")
+    }));
+    let mut service = tower::ServiceBuilder::new()
+        .layer(
+            CanaryLayer::new(candidate, handle.clone()).sticky_by(|request: &u64| Some(*request)),
+        )
+        .service(service_fn(|_: u64| async { Ok::<_, BoxError>("stable") }));
+    for request in 0..20 {
+        assert_eq!(
+            service.ready().await.unwrap().call(request).await.unwrap(),
+            "candidate"
+        );
+    }
+    handle.roll_back();
+    for request in 0..20 {
+        assert_eq!(
+            service.ready().await.unwrap().call(request).await.unwrap(),
+            "stable"
+        );
+    }
+}

@@ -74,7 +74,12 @@
 //! not polled, the request goes to the other one. So a service that was not
 //! polled ready is never called. A candidate whose `poll_ready` fails rolls the
 //! rollout back ([`Reason::NotReady`]) and is never polled again; its error is
-//! not passed on, as the stable service can take every request.
+//! not passed on, as the stable service can take every request (once
+//! promoted, there is no going back, and the error is the caller's).
+//!
+//! A candidate that is not ready holds up the stable side's requests too
+//! while its weight is above 0, as any backpressure does in tower's `Steer`;
+//! put a buffer or a load-shedding layer in front of it where that matters.
 //!
 //! # Sticky routing
 //!
@@ -89,9 +94,10 @@
 //! # Cost
 //!
 //! Routing is one atomic load of the state word and a hash or a few
-//! arithmetic operations; no lock, no allocation. Each call reads the clock
-//! twice (start and end) and adds to three shared counters of its side (the
-//! calls, the failures, a latency bucket). The request that finds an analysis
+//! arithmetic operations; no lock, no allocation. Each call clones one `Arc`
+//! (the rollout, for its future), reads the clock twice (start and end) and
+//! adds to two or three shared counters of its side (the calls, a latency
+//! bucket, the failures when it failed). The request that finds an analysis
 //! due runs it after its response, under a `try_lock` that no other request
 //! waits for; decisions, metrics and events happen there, at most once per
 //! interval.
@@ -403,12 +409,16 @@ where
         if weight > 0 && !self.candidate_ready {
             match self.candidate.poll_ready(cx) {
                 Poll::Ready(Ok(())) => self.candidate_ready = true,
-                Poll::Ready(Err(_)) => {
+                Poll::Ready(Err(err)) => {
                     // The stable service can take everything: roll back, and never
                     // poll the broken candidate again (the weight is now 0).
                     self.handle
                         .core
                         .decide(Decision::RollBack, Reason::NotReady);
+                    if self.handle.core.load().weight() > 0 {
+                        // Promoted already: there is nothing to fall back to.
+                        return Poll::Ready(Err(err));
+                    }
                     if weight >= FULL {
                         // The stable service was not polled at 100%: it is needed now.
                         match self.stable.poll_ready(cx) {

@@ -350,7 +350,7 @@ impl Core {
             &self.stable
         };
         side.record(failed, took);
-        // Relaxed: a hint; `decide` checks again under the lock.
+        // Relaxed: a hint; `analyse_locked` checks again under the lock.
         if word.phase() == Phase::Running && now >= self.next_analysis.load(Ordering::Relaxed) {
             self.analyse(now, false);
         }
@@ -358,7 +358,7 @@ impl Core {
 
     /// Analyses the current step if an analysis is due; with `wait`, waits
     /// for a concurrent decision instead of leaving it to that one.
-    pub(crate) fn analyse(self: &Core, now: u64, wait: bool) {
+    pub(crate) fn analyse(&self, now: u64, wait: bool) {
         let made = {
             let _deciding = if wait {
                 self.deciding.lock()

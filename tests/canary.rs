@@ -863,3 +863,65 @@ async fn the_layer_wraps_the_stable_service() {
         );
     }
 }
+
+#[test]
+fn threads_racing_to_end_a_step_make_one_decision() {
+    let (clock, hand) = Clock::manual();
+    let handle = CanaryHandle::new(
+        config()
+            .steps([10.0, 50.0, 100.0])
+            .hold(10 * SECOND)
+            .analysis_interval(SECOND)
+            .clock(clock)
+            .build()
+            .unwrap(),
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    handle.on_event(move |event: &Event<'_>| {
+        if let Event::CanaryDecision {
+            decision,
+            from_weight,
+            to_weight,
+            ..
+        } = event
+        {
+            log.lock()
+                .unwrap()
+                .push((*decision, *from_weight, *to_weight));
+        }
+    });
+    let stable = BoxCloneService::new(service_fn(|_: u64| async { Ok::<_, BoxError>("stable") }));
+    let candidate = BoxCloneService::new(service_fn(|_: u64| async {
+        Ok::<_, BoxError>("candidate")
+    }));
+    let service = Canary::new(stable, candidate, handle.clone());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let mut service = service.clone();
+            let hand = hand.clone();
+            let handle = handle.clone();
+            std::thread::spawn(move || {
+                for request in 0..50_000 {
+                    if handle.phase().is_final() {
+                        return;
+                    }
+                    call_now(&mut service, request);
+                    hand.advance(MS);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(handle.phase(), Phase::Promoted);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (Decision::Promote, 1_000, 5_000),
+            (Decision::Promote, 5_000, 10_000),
+            (Decision::Promote, 10_000, 10_000),
+        ]
+    );
+}

@@ -344,10 +344,14 @@ impl<S, C, K, Cl> Canary<S, C, K, Cl> {
         (self.stable, self.candidate)
     }
 
-    /// Whether a request with `bucket` (or at random) goes to the candidate
-    /// under `word`.
+    /// Whether `request` goes to the candidate under `word`: by its sticky
+    /// key's bucket, or at random. The key is looked at only when the weight
+    /// leaves a choice.
     #[inline]
-    fn goes_to_candidate(&mut self, bucket: Option<u16>, word: Word) -> bool {
+    fn goes_to_candidate<Request>(&mut self, request: &Request, word: Word) -> bool
+    where
+        K: StickyKey<Request>,
+    {
         let weight = word.weight();
         if weight == 0 {
             return false;
@@ -355,7 +359,10 @@ impl<S, C, K, Cl> Canary<S, C, K, Cl> {
         if weight >= FULL {
             return true;
         }
-        let bucket = bucket.unwrap_or_else(|| (splitmix(&mut self.rng) % u64::from(FULL)) as u16);
+        let bucket = self
+            .key
+            .bucket(request)
+            .unwrap_or_else(|| (splitmix(&mut self.rng) % u64::from(FULL)) as u16);
         bucket < weight
     }
 }
@@ -440,8 +447,7 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let word = self.handle.core.load();
-        let bucket = self.key.bucket(&request);
-        let mut candidate = self.goes_to_candidate(bucket, word);
+        let mut candidate = self.goes_to_candidate(&request, word);
         // Only ever call a side that was polled ready.
         if candidate && !self.candidate_ready {
             candidate = false;

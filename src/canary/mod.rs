@@ -29,8 +29,10 @@
 //!   [`confidence`](CanaryConfigBuilder::confidence) of 95% by default: at 1%
 //!   of traffic the first 20 candidate calls are all there is, and one failure
 //!   among them reads as 5%. A measured rate out of bounds but within the
-//!   noise holds the step until more calls decide. Each decision is an [`Event::CanaryDecision`](crate::observe::Event::CanaryDecision)
-//!   carrying the [`Analysis`] it was made on.
+//!   noise holds the step until more calls decide.
+//! - Each decision is an
+//!   [`Event::CanaryDecision`](crate::observe::Event::CanaryDecision) carrying
+//!   the [`Analysis`] it was made on, and counts in the metrics below.
 //! - A [`Canary`] service routes each request, by a sticky key or at random,
 //!   and times and classifies it into its side's numbers.
 //! - The handle pauses, resumes, promotes and rolls back by hand.

@@ -925,3 +925,21 @@ fn threads_racing_to_end_a_step_make_one_decision() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_call_admitted_under_an_earlier_step_is_not_counted_in_the_next() {
+    let handle = CanaryHandle::new(config().steps([100.0]).build().unwrap());
+    let (stable, _) = side("stable", MS, never);
+    let (candidate, _) = side("candidate", 30 * SECOND, |_| true);
+    let mut service = Canary::new(stable, candidate, handle.clone());
+    // A slow failing call starts at 100%, then the step is paused (a new
+    // generation) before it ends.
+    let slow = service.ready().await.unwrap().call(0);
+    handle.pause();
+    assert!(slow.await.is_err());
+    assert_eq!(handle.analysis().candidate.calls, 0);
+    // A call admitted under the paused step counts in it.
+    let _ = service.ready().await.unwrap().call(1).await;
+    assert_eq!(handle.analysis().candidate.calls, 1);
+    assert_eq!(handle.analysis().candidate.failures, 1);
+}

@@ -171,4 +171,24 @@ mod tests {
         side.reset();
         assert_eq!(side.snapshot().percentile(0.5), None);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn a_percentile_is_the_exact_one_rounded_up_by_at_most_an_eighth(
+            micros in proptest::collection::vec(0u64..10_000_000, 1..300),
+            percentile in 0.01f64..=1.0,
+        ) {
+            let side = SideStats::new();
+            for &m in &micros {
+                side.record(false, Duration::from_micros(m));
+            }
+            let mut sorted = micros.clone();
+            sorted.sort_unstable();
+            let rank = ((percentile * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+            let exact = sorted[rank - 1];
+            let found = side.snapshot().percentile(percentile).unwrap().as_micros() as u64;
+            proptest::prop_assert!(found >= exact, "{} < {}", found, exact);
+            proptest::prop_assert!(found as f64 <= exact as f64 * 1.125 + 1.0, "{} for {}", found, exact);
+        }
+    }
 }

@@ -16,6 +16,9 @@
 //!   service and (feature `tonic`) a `grpc.health.v1` bridge.
 //! - [`bulkhead`]: a lock-free concurrency cap shared across clones, failing
 //!   fast or waiting in a bounded queue.
+//! - [`canary`] (feature `canary`): a canary router that ramps a candidate
+//!   service up in weight steps while it does as well as the stable one, and
+//!   rolls it back by itself when it does not.
 //! - [`fallback`]: a degraded answer (a value, a closure or a backup service)
 //!   on chosen failures, marked so callers can tell it apart.
 //! - [`chaos`] (feature `chaos`): errors, responses and latency injected at a
@@ -61,6 +64,7 @@
 //! | `retry` | yes | [`retry`]: backoff, jitter, budgets, pushback (implies `timeout`) |
 //! | `bulkhead` | yes | [`bulkhead`] |
 //! | `fallback` | yes | [`fallback`] |
+//! | `canary` | no | [`canary`] |
 //! | `http` | no | [`classify::HttpStatus`], [`fallback::HttpMark`], the HTTP retry policy and replay body |
 //! | `grpc` | no | [`classify::GrpcStatus`], the gRPC retry policy |
 //! | `reqwest` | no | retrying `reqwest::Request`s through `try_clone` |
@@ -83,6 +87,8 @@ pub mod axum;
 pub mod breaker;
 #[cfg(feature = "bulkhead")]
 pub mod bulkhead;
+#[cfg(feature = "canary")]
+pub mod canary;
 #[cfg(feature = "chaos")]
 pub mod chaos;
 pub mod classify;

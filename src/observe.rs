@@ -28,6 +28,8 @@
 //! | `seawall_retry_give_ups_total` | counter | `name`, `reason` (`max_attempts`, `deadline`, `not_replayable`, `pushback`) | requests that still failed and were not retried further (budget refusals are counted above) |
 //! | `seawall_retry_budget_level` | gauge | `name` | the budget after the last retry decision: retries available (ratio) or tokens (token bucket) |
 //! | `seawall_chaos_injected_total` | counter | `name`, `fault` (a [`FaultKind`](crate::chaos::FaultKind) name: `latency`, `error`, `response`, `latency_error`, `latency_response`) | faults a chaos layer injected (feature `chaos`) |
+//! | `seawall_canary_weight` | gauge | `name` | a canary's weight: the candidate's share of requests, 0 to 1 |
+//! | `seawall_canary_decisions_total` | counter | `name`, `decision` (`promote`, `roll_back`, `pause`, `resume`) | decisions a canary made |
 //!
 //!
 //! With the `health` feature, the health registry adds:
@@ -52,7 +54,8 @@
 //! [`Event`] for every transition, rejection and recorded call; on a
 //! `Bulkhead`, for every refusal and every wait for a slot; on a
 //! `FallbackLayer`, for every fallback taken or failed; on a `ChaosHandle`,
-//! for every fault injected. With no
+//! for every fault injected; on a `CanaryHandle`, for every decision, with the
+//! numbers it was made on. With no
 //! listener registered, none is built and the success path does not look for
 //! one. A listener that panics is caught; the breaker carries on.
 //! A retry layer sends [`Event::RetryScheduled`], [`Event::RetryBudgetExhausted`]
@@ -76,6 +79,11 @@ pub const BREAKER_TRANSITIONS_TOTAL: &str = "seawall_breaker_transitions_total";
 pub const BREAKER_FAILURE_RATE: &str = "seawall_breaker_failure_rate";
 /// A breaker's slow-call rate, 0 to 1.
 pub const BREAKER_SLOW_CALL_RATE: &str = "seawall_breaker_slow_call_rate";
+
+/// A canary's weight: the candidate's share of requests, 0 to 1.
+pub const CANARY_WEIGHT: &str = "seawall_canary_weight";
+/// A canary's decisions, by `decision`.
+pub const CANARY_DECISIONS_TOTAL: &str = "seawall_canary_decisions_total";
 
 /// A health component's own status: 0 up, 1 degraded, 2 down.
 pub const HEALTH_STATUS: &str = "seawall_health_status";
@@ -228,6 +236,24 @@ pub enum Event<'a> {
         name: &'a str,
         /// What it injected.
         fault: crate::chaos::FaultKind,
+    },
+    /// A canary made a decision: promoted, rolled back, paused or resumed.
+    #[cfg(feature = "canary")]
+    CanaryDecision {
+        /// The canary's name.
+        name: &'a str,
+        /// What it did.
+        decision: crate::canary::Decision,
+        /// Why.
+        reason: crate::canary::Reason,
+        /// The candidate's weight before, in basis points.
+        from_weight: u16,
+        /// The candidate's weight after, in basis points.
+        to_weight: u16,
+        /// The phase after.
+        phase: crate::canary::Phase,
+        /// The numbers of the step the decision ended (or looked at).
+        analysis: &'a crate::canary::Analysis,
     },
 }
 

@@ -190,6 +190,21 @@ impl HealthRegistry {
         self.register(super::BulkheadComponent::new(bulkhead.clone()), criticality);
     }
 
+    /// Adds the canary `rollout` with `criticality` (degraded once rolled back:
+    /// see [`CanaryHandle`](crate::canary::CanaryHandle)'s `Component`), and
+    /// listens to its decisions so that subscribers hear of a roll-back at
+    /// once. The listener holds the registry weakly.
+    #[cfg(feature = "canary")]
+    pub fn register_canary(&self, rollout: &crate::canary::CanaryHandle, criticality: Criticality) {
+        self.register(rollout.clone(), criticality);
+        let registry: Weak<Inner> = Arc::downgrade(&self.inner);
+        rollout.on_event(move |_: &Event<'_>| {
+            if let Some(inner) = registry.upgrade() {
+                HealthRegistry { inner }.refresh();
+            }
+        });
+    }
+
     /// Adds a custom `check` with `criticality`.
     pub fn register_check(&self, check: Check, criticality: Criticality) {
         self.register(check, criticality);

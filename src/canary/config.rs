@@ -1,0 +1,443 @@
+//! Canary configuration and its validating builder.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::error::ConfigError;
+
+/// The longest hold, analysis interval or latency limit seawall accepts: 7 days.
+const LONGEST: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// A weight of 100%, in basis points.
+pub(crate) const FULL: u16 = 10_000;
+
+/// The configuration of a [`CanaryHandle`](super::CanaryHandle). Build one
+/// with [`CanaryConfig::builder`]; [`CanaryConfig::default`] is valid as is.
+///
+/// | setting | default |
+/// |---|---|
+/// | `name` | `"canary"` |
+/// | `steps` (percent of traffic to the candidate) | 1, 5, 25, 50, 100 |
+/// | `hold` (each step at least) | 60 s |
+/// | `min_requests` (candidate requests per step at least) | 100 |
+/// | `analysis_interval` | 10 s |
+/// | `min_samples` (candidate calls before any judgement) | 20 |
+/// | `max_failure_rate_increase` (over the stable side) | 0.02 (2 points) |
+/// | `confidence` (that a failure rate is out of bounds, to roll back) | 0.95 |
+/// | `latency_percentile` | 0.99 |
+/// | `max_latency_ratio` (over the stable side) | 1.5 |
+/// | `min_latency_increase` (ignored below) | 1 ms |
+/// | `max_failure_rate`, `max_latency` (absolute) | off |
+/// | `clock` | [`Clock::tokio`] |
+///
+/// ```
+/// use seawall::canary::CanaryConfig;
+/// use std::time::Duration;
+///
+/// let config = CanaryConfig::builder()
+///     .name("checkout-v2")
+///     .steps([1.0, 10.0, 50.0, 100.0])
+///     .hold(Duration::from_secs(120))
+///     .min_requests(200)
+///     .max_failure_rate(0.05)
+///     .build()?;
+/// assert_eq!(config.steps(), &[100, 1_000, 5_000, 10_000]);
+/// # Ok::<(), seawall::ConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct CanaryConfig {
+    pub(crate) name: Cow<'static, str>,
+    /// Basis points, strictly increasing, each in 1..=10000.
+    pub(crate) steps: Vec<u16>,
+    pub(crate) hold: Duration,
+    pub(crate) min_requests: u64,
+    pub(crate) interval: Duration,
+    pub(crate) min_samples: u64,
+    pub(crate) max_failure_rate_increase: f64,
+    /// The standard normal quantile of the confidence.
+    pub(crate) z: f64,
+    pub(crate) percentile: f64,
+    pub(crate) max_latency_ratio: f64,
+    pub(crate) min_latency_increase: Duration,
+    pub(crate) max_failure_rate: Option<f64>,
+    pub(crate) max_latency: Option<Duration>,
+    pub(crate) clock: Clock,
+}
+
+impl CanaryConfig {
+    /// A builder starting from the defaults.
+    pub fn builder() -> CanaryConfigBuilder {
+        CanaryConfigBuilder::default()
+    }
+
+    /// The canary's name: the `name` label of its metrics and events, and its
+    /// name in the health registry.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The weight steps, in basis points (1/100 of a percent).
+    pub fn steps(&self) -> &[u16] {
+        &self.steps
+    }
+
+    /// How long each step is held at least.
+    pub fn hold(&self) -> Duration {
+        self.hold
+    }
+
+    /// How many requests the candidate serves in each step at least.
+    pub fn min_requests(&self) -> u64 {
+        self.min_requests
+    }
+
+    /// How often a running step is analysed.
+    pub fn analysis_interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// The clock the canary reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+}
+
+impl Default for CanaryConfig {
+    fn default() -> Self {
+        CanaryConfigBuilder::default()
+            .build()
+            .expect("the default configuration is valid")
+    }
+}
+
+/// Builds a [`CanaryConfig`], checking every field in [`build`](Self::build).
+#[derive(Clone, Debug)]
+pub struct CanaryConfigBuilder {
+    name: Cow<'static, str>,
+    steps: Vec<f64>,
+    hold: Duration,
+    min_requests: u64,
+    interval: Duration,
+    min_samples: u64,
+    max_failure_rate_increase: f64,
+    confidence: f64,
+    percentile: f64,
+    max_latency_ratio: f64,
+    min_latency_increase: Duration,
+    max_failure_rate: Option<f64>,
+    max_latency: Option<Duration>,
+    clock: Clock,
+}
+
+impl Default for CanaryConfigBuilder {
+    fn default() -> Self {
+        Self {
+            name: Cow::Borrowed("canary"),
+            steps: vec![1.0, 5.0, 25.0, 50.0, 100.0],
+            hold: Duration::from_secs(60),
+            min_requests: 100,
+            interval: Duration::from_secs(10),
+            min_samples: 20,
+            max_failure_rate_increase: 0.02,
+            confidence: 0.95,
+            percentile: 0.99,
+            max_latency_ratio: 1.5,
+            min_latency_increase: Duration::from_millis(1),
+            max_failure_rate: None,
+            max_latency: None,
+            clock: Clock::tokio(),
+        }
+    }
+}
+
+impl CanaryConfigBuilder {
+    /// The name used in metrics labels, events and the health report.
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The candidate's share of traffic at each step, in percent: strictly
+    /// increasing, each greater than 0 and at most 100, in steps of 0.01.
+    /// Once the last step is held and analysed the rollout is
+    /// [`Promoted`](super::Phase::Promoted): all traffic goes to the
+    /// candidate.
+    pub fn steps(mut self, percents: impl IntoIterator<Item = f64>) -> Self {
+        self.steps = percents.into_iter().collect();
+        self
+    }
+
+    /// How long each step is held at least (greater than 0, at most 7 days).
+    pub fn hold(mut self, hold: Duration) -> Self {
+        self.hold = hold;
+        self
+    }
+
+    /// How many requests the candidate must serve in a step before it may be
+    /// promoted (at least 1). A step also waits for
+    /// [`min_samples`](Self::min_samples), whichever is more.
+    pub fn min_requests(mut self, requests: u64) -> Self {
+        self.min_requests = requests;
+        self
+    }
+
+    /// How often a running step is analysed (greater than 0, at most the
+    /// hold): an out-of-bounds candidate is rolled back at the first analysis
+    /// that sees it.
+    pub fn analysis_interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// How many calls the candidate must have made in a step before its
+    /// numbers are judged at all, and the stable side before it is compared
+    /// with (at least 1).
+    pub fn min_samples(mut self, samples: u64) -> Self {
+        self.min_samples = samples;
+        self
+    }
+
+    /// Roll back when the candidate's failure rate exceeds the stable side's
+    /// by more than `increase` (0 to 1; 0.02 is two percentage points).
+    pub fn max_failure_rate_increase(mut self, increase: f64) -> Self {
+        self.max_failure_rate_increase = increase;
+        self
+    }
+
+    /// How sure an analysis must be that a failure rate is out of bounds
+    /// before it rolls back (at least 0.5, below 1): the excess must remain
+    /// after taking off its standard error times the normal quantile of
+    /// `confidence` (1.645 for 0.95). 0.5 compares the rates as measured.
+    /// Short of that confidence, a step whose measured rate is out of bounds
+    /// is held, neither promoted nor rolled back, until more calls decide.
+    pub fn confidence(mut self, confidence: f64) -> Self {
+        self.confidence = confidence;
+        self
+    }
+
+    /// The latency percentile compared (greater than 0, at most 1).
+    pub fn latency_percentile(mut self, percentile: f64) -> Self {
+        self.percentile = percentile;
+        self
+    }
+
+    /// Roll back when the candidate's latency at the percentile exceeds the
+    /// stable side's times `ratio` (at least 1), and by more than the
+    /// [`min_latency_increase`](Self::min_latency_increase).
+    pub fn max_latency_ratio(mut self, ratio: f64) -> Self {
+        self.max_latency_ratio = ratio;
+        self
+    }
+
+    /// Latency differences up to `increase` are noise and never roll back
+    /// (at most 7 days).
+    pub fn min_latency_increase(mut self, increase: Duration) -> Self {
+        self.min_latency_increase = increase;
+        self
+    }
+
+    /// Roll back when the candidate's failure rate exceeds `rate` (0 to 1),
+    /// whatever the stable side's.
+    pub fn max_failure_rate(mut self, rate: f64) -> Self {
+        self.max_failure_rate = Some(rate);
+        self
+    }
+
+    /// Roll back when the candidate's latency at the percentile exceeds
+    /// `latency` (greater than 0, at most 7 days), whatever the stable side's.
+    pub fn max_latency(mut self, latency: Duration) -> Self {
+        self.max_latency = Some(latency);
+        self
+    }
+
+    /// The clock holds, intervals and latencies are read from.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks every field and builds the configuration.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first field out of its allowed range.
+    pub fn build(self) -> Result<CanaryConfig, ConfigError> {
+        if self.steps.is_empty() {
+            return Err(ConfigError::new(
+                "steps",
+                &self.steps,
+                "at least one step, each greater than 0 and at most 100, strictly increasing",
+            ));
+        }
+        let mut steps = Vec::with_capacity(self.steps.len());
+        for &percent in &self.steps {
+            let points = (percent * 100.0).round();
+            let representable = (percent * 100.0 - points).abs() < 1e-6;
+            if !(percent > 0.0 && percent <= 100.0 && representable)
+                || steps.last().is_some_and(|&last| f64::from(last) >= points)
+            {
+                return Err(ConfigError::new(
+                    "steps",
+                    &self.steps,
+                    "at least one step, each greater than 0 and at most 100 in steps of 0.01, strictly increasing",
+                ));
+            }
+            steps.push(points as u16);
+        }
+        if steps.len() > usize::from(u8::MAX) {
+            return Err(ConfigError::new("steps", steps.len(), "at most 255 steps"));
+        }
+        if self.hold.is_zero() || self.hold > LONGEST {
+            return Err(ConfigError::new(
+                "hold",
+                self.hold,
+                "greater than 0 and at most 7 days",
+            ));
+        }
+        if self.min_requests == 0 {
+            return Err(ConfigError::new("min_requests", 0, "at least 1"));
+        }
+        if self.interval.is_zero() || self.interval > self.hold {
+            return Err(ConfigError::new(
+                "analysis_interval",
+                self.interval,
+                "greater than 0 and at most the hold",
+            ));
+        }
+        if self.min_samples == 0 {
+            return Err(ConfigError::new("min_samples", 0, "at least 1"));
+        }
+        if !(0.0..=1.0).contains(&self.max_failure_rate_increase) {
+            return Err(ConfigError::new(
+                "max_failure_rate_increase",
+                self.max_failure_rate_increase,
+                "0 to 1",
+            ));
+        }
+        if !(self.confidence >= 0.5 && self.confidence < 1.0) {
+            return Err(ConfigError::new(
+                "confidence",
+                self.confidence,
+                "at least 0.5 and below 1",
+            ));
+        }
+        if !(self.percentile > 0.0 && self.percentile <= 1.0) {
+            return Err(ConfigError::new(
+                "latency_percentile",
+                self.percentile,
+                "greater than 0 and at most 1",
+            ));
+        }
+        if !(self.max_latency_ratio >= 1.0 && self.max_latency_ratio.is_finite()) {
+            return Err(ConfigError::new(
+                "max_latency_ratio",
+                self.max_latency_ratio,
+                "at least 1 and finite",
+            ));
+        }
+        if self.min_latency_increase > LONGEST {
+            return Err(ConfigError::new(
+                "min_latency_increase",
+                self.min_latency_increase,
+                "at most 7 days",
+            ));
+        }
+        if let Some(rate) = self.max_failure_rate {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(ConfigError::new("max_failure_rate", rate, "0 to 1"));
+            }
+        }
+        if let Some(latency) = self.max_latency {
+            if latency.is_zero() || latency > LONGEST {
+                return Err(ConfigError::new(
+                    "max_latency",
+                    latency,
+                    "greater than 0 and at most 7 days",
+                ));
+            }
+        }
+        Ok(CanaryConfig {
+            name: self.name,
+            steps,
+            hold: self.hold,
+            min_requests: self.min_requests,
+            interval: self.interval,
+            min_samples: self.min_samples,
+            max_failure_rate_increase: self.max_failure_rate_increase,
+            z: normal_quantile(self.confidence),
+            percentile: self.percentile,
+            max_latency_ratio: self.max_latency_ratio,
+            min_latency_increase: self.min_latency_increase,
+            max_failure_rate: self.max_failure_rate,
+            max_latency: self.max_latency,
+            clock: self.clock,
+        })
+    }
+}
+
+/// The quantile function of the standard normal distribution at `p` in
+/// [0.5, 1), by Acklam's rational approximation (relative error below
+/// 1.2e-9).
+fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    if p > 1.0 - 0.02425 {
+        let q = (-2.0 * (1.0 - p).ln()).sqrt();
+        -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normal_quantile;
+
+    #[test]
+    fn normal_quantiles() {
+        for (p, z) in [
+            (0.5, 0.0),
+            (0.9, 1.281_551_6),
+            (0.95, 1.644_853_6),
+            (0.99, 2.326_347_9),
+            (0.999, 3.090_232_3),
+        ] {
+            assert!(
+                (normal_quantile(p) - z).abs() < 1e-6,
+                "{p}: {}",
+                normal_quantile(p)
+            );
+        }
+    }
+}

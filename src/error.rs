@@ -101,7 +101,7 @@ fn chain<'a>(
 }
 
 /// The first error of type `T` in `err` or its `source()` chain.
-#[cfg_attr(not(feature = "http"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "axum", feature = "tonic")), allow(dead_code))]
 pub(crate) fn find_in_chain<'a, T: StdError + 'static>(
     err: &'a (dyn StdError + 'static),
 ) -> Option<&'a T> {

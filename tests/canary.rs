@@ -706,6 +706,7 @@ mod end_to_end {
     use super::*;
     use axum::http::StatusCode;
     use axum::routing::get;
+    use seawall::chaos::{ChaosConfig, ChaosHandle, ChaosLayer, Fault};
     use seawall::classify::Outcome;
 
     /// Serves `app` on an ephemeral port of 127.0.0.1; its base URL.
@@ -741,22 +742,31 @@ mod end_to_end {
             }),
         ))
         .await;
-        // The candidate fails 3 requests in 10, deterministically.
+        // The candidate: the same handler, made worse by the chaos layer,
+        // which answers 30% of its requests with a 500 (seeded, reproducible).
         let candidate_hits = Arc::new(AtomicU64::new(0));
         let hits = candidate_hits.clone();
-        let candidate = serve(axum::Router::new().route(
-            "/price",
-            get(move || {
-                let n = hits.fetch_add(1, Ordering::Relaxed);
-                async move {
-                    if n % 10 < 3 {
-                        (StatusCode::INTERNAL_SERVER_ERROR, "v2 broke")
-                    } else {
-                        (StatusCode::OK, "v2")
-                    }
-                }
-            }),
-        ))
+        let chaos = ChaosHandle::new(
+            ChaosConfig::builder()
+                .name("candidate")
+                .seed(3)
+                .fault(Fault::status(0.3, StatusCode::INTERNAL_SERVER_ERROR))
+                .build()
+                .unwrap(),
+        );
+        let candidate = serve(
+            axum::Router::new()
+                .route("/price", get(|| async { (StatusCode::OK, "v2") }))
+                .layer(
+                    tower::ServiceBuilder::new()
+                        .map_request(move |request: axum::extract::Request| {
+                            hits.fetch_add(1, Ordering::Relaxed);
+                            request
+                        })
+                        .layer(seawall::axum::ErrorResponseLayer::new())
+                        .layer(ChaosLayer::new(chaos)),
+                ),
+        )
         .await;
 
         let handle = CanaryHandle::new(

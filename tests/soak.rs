@@ -563,6 +563,20 @@ async fn the_preset_survives_a_scripted_bad_day() {
                 None
             },
         });
+        if last_of_cycle {
+            // Progress for long runs (shown with --nocapture).
+            println!(
+                "cycle {cycle} done at {:.0} s: {} calls, {} breaker transitions, rss {:?} bytes",
+                counters.start.elapsed().as_secs_f64(),
+                counters
+                    .tallies
+                    .iter()
+                    .map(|t| Tally::get(&t.calls))
+                    .sum::<u64>(),
+                counters.transitions.lock().unwrap().len(),
+                records.last().and_then(|r| r.rss_end),
+            );
+        }
     }
 
     counters.stop.store(true, Ordering::Relaxed);

@@ -158,6 +158,17 @@ mod http_status {
         }
     }
 
+    /// The same for a `reqwest` client's responses (feature `reqwest`).
+    #[cfg(feature = "reqwest")]
+    impl<E: 'static> Classify<reqwest::Response, E> for HttpStatus {
+        fn classify(&self, result: &Result<reqwest::Response, E>) -> Outcome {
+            match result {
+                Ok(response) => self.outcome_of_status(response.status()),
+                Err(err) => outcome_of_error(err),
+            }
+        }
+    }
+
     impl<B, E: 'static> Classify<http::Response<B>, E> for HttpStatus {
         fn classify(&self, result: &Result<http::Response<B>, E>) -> Outcome {
             match result {

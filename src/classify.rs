@@ -166,6 +166,17 @@ mod http_status {
             }
         }
     }
+
+    /// The same rules for `reqwest::Response`s (feature `reqwest`).
+    #[cfg(feature = "reqwest")]
+    impl<E: 'static> Classify<reqwest::Response, E> for HttpStatus {
+        fn classify(&self, result: &Result<reqwest::Response, E>) -> Outcome {
+            match result {
+                Ok(response) => self.outcome_of_status(response.status()),
+                Err(err) => outcome_of_error(err),
+            }
+        }
+    }
 }
 
 #[cfg(feature = "grpc")]

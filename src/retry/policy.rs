@@ -211,13 +211,15 @@ mod http_policy {
         }
     }
 
-    /// The same rules for `reqwest` (feature `reqwest`).
+    /// The same rules for `reqwest` (feature `reqwest`), with any error type:
+    /// `reqwest::Error` from a bare client, `BoxError` under a breaker or a
+    /// [`ResilienceLayer`](crate::resilience::ResilienceLayer).
     #[cfg(feature = "reqwest")]
-    impl RetryPolicy<reqwest::Request, reqwest::Response, reqwest::Error> for HttpRetry {
+    impl<E> RetryPolicy<reqwest::Request, reqwest::Response, E> for HttpRetry {
         fn decide(
             &self,
             request: &reqwest::Request,
-            result: &Result<reqwest::Response, reqwest::Error>,
+            result: &Result<reqwest::Response, E>,
         ) -> Decision {
             let response = result.as_ref().ok().map(|r| (r.status(), r.headers()));
             self.decide_parts(request.method(), request.headers(), response)

@@ -59,21 +59,12 @@ async fn main() -> Result<(), BoxError> {
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
 
-    // The client: a Channel, counted, behind the preset.
+    // The client: a Channel behind the preset, each attempt counted.
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await?;
     let sent = Arc::new(AtomicU32::new(0));
-    let counted = ServiceBuilder::new()
-        .map_request({
-            let sent = sent.clone();
-            move |request: http::Request<ReplayBody<Body>>| {
-                sent.fetch_add(1, Ordering::Relaxed);
-                request.map(Body::new) // the replayable body, as the Channel's body type
-            }
-        })
-        .service(channel);
     let breaker = Breaker::new(
         BreakerConfig::builder()
             .name("inventory")
@@ -115,7 +106,14 @@ async fn main() -> Result<(), BoxError> {
         // seawall's own errors as the statuses a gRPC caller expects.
         .map_err(|err: BoxError| status_of(&*err))
         .layer(resilience)
-        .service(counted);
+        .map_request({
+            let sent = sent.clone();
+            move |request: http::Request<ReplayBody<Body>>| {
+                sent.fetch_add(1, Ordering::Relaxed); // one per attempt sent
+                request.map(Body::new) // the replayable body, as the Channel's body type
+            }
+        })
+        .service(channel);
     let client = HealthClient::new(stack);
 
     let check = |label: &'static str| {

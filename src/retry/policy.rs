@@ -212,8 +212,8 @@ mod http_policy {
     }
 
     /// The same rules for `reqwest` (feature `reqwest`), with any error type:
-    /// `reqwest::Error` from a bare client, `BoxError` under a breaker or a
-    /// [`ResilienceLayer`](crate::resilience::ResilienceLayer).
+    /// `reqwest::Error` from a bare client, `BoxError` under a breaker or the
+    /// `ResilienceLayer` preset.
     #[cfg(feature = "reqwest")]
     impl<E> RetryPolicy<reqwest::Request, reqwest::Response, E> for HttpRetry {
         fn decide(

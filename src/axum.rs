@@ -14,7 +14,8 @@
 //! | `Elapsed` | `504 Gateway Timeout` |
 //! | anything else | `500 Internal Server Error`, without the error's text unless [`expose_errors`](ErrorResponseLayer::expose_errors) |
 //!
-//! `Retry-After` is in whole seconds, rounded up, at least 1.
+//! `Retry-After` is in whole seconds, rounded up (less the millisecond the
+//! breaker's deadline may have been rounded up by), at least 1.
 //!
 //! ```
 //! use axum::{routing::get, Router};
@@ -91,7 +92,10 @@ impl<B: From<String>> ErrorToResponse<B> for HttpMapping {
 }
 
 /// Whole seconds, rounded up, at least 1: `Retry-After: 0` invites a storm.
+/// The breaker keeps its deadlines to the millisecond, rounding up, so the
+/// last millisecond is not rounded up to a whole extra second.
 fn retry_after_seconds(after: Duration) -> u64 {
+    let after = after.saturating_sub(Duration::from_millis(1));
     let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
     seconds.max(1)
 }
@@ -155,6 +159,11 @@ mod tests {
         assert_eq!(retry_after_seconds(Duration::ZERO), 1);
         assert_eq!(retry_after_seconds(Duration::from_millis(1)), 1);
         assert_eq!(retry_after_seconds(Duration::from_secs(2)), 2);
-        assert_eq!(retry_after_seconds(Duration::from_millis(2001)), 3);
+        assert_eq!(retry_after_seconds(Duration::from_millis(2002)), 3);
+        assert_eq!(
+            retry_after_seconds(Duration::from_secs(5) + Duration::from_micros(900)),
+            5,
+            "a deadline's millisecond rounding is not a second more"
+        );
     }
 }

@@ -320,32 +320,3 @@ async fn tonic_clients_see_unavailable_and_resource_exhausted() {
     assert!((29_000..=30_000).contains(&pushback), "{pushback}");
     server.abort();
 }
-
-#[test]
-fn the_http_classifier_and_retry_policy_fit_a_reqwest_client_inside_seawall() {
-    use seawall::classify::{Classify, HttpStatus, Outcome};
-    use seawall::retry::policy::{Decision, HttpRetry, RetryPolicy};
-    use seawall::BoxError;
-
-    let unavailable = || -> Result<reqwest::Response, BoxError> {
-        Ok(http::Response::builder()
-            .status(503)
-            .body("")
-            .unwrap()
-            .into())
-    };
-    assert_eq!(
-        HttpStatus::server_errors().classify(&unavailable()),
-        Outcome::Failure
-    );
-    let get = reqwest::Request::new(reqwest::Method::GET, "http://127.0.0.1/".parse().unwrap());
-    assert_eq!(
-        HttpRetry::default().decide(&get, &unavailable()),
-        Decision::Retry
-    );
-    let post = reqwest::Request::new(reqwest::Method::POST, "http://127.0.0.1/".parse().unwrap());
-    assert_eq!(
-        HttpRetry::default().decide(&post, &unavailable()),
-        Decision::Accept
-    );
-}

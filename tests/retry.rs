@@ -1357,3 +1357,47 @@ async fn reqwest_behind_the_retry_layer_follows_retry_after_from_a_real_server()
     assert!(took < Duration::from_secs(10), "waited {took:?}");
     server.abort();
 }
+
+/// Under a breaker (or the preset) a reqwest client's errors are `BoxError`s:
+/// `HttpRetry` and `HttpStatus` still read its responses.
+#[cfg(feature = "reqwest")]
+#[test]
+fn http_retry_and_http_status_read_reqwest_responses_with_boxed_errors() {
+    use seawall::classify::{Classify, HttpStatus, Outcome};
+    use seawall::retry::policy::{Decision, HttpRetry, RetryPolicy};
+
+    let url: reqwest::Url = "http://127.0.0.1/".parse().unwrap();
+    let get = reqwest::Request::new(reqwest::Method::GET, url.clone());
+    let post = reqwest::Request::new(reqwest::Method::POST, url);
+    let busy = || -> Result<reqwest::Response, seawall::BoxError> {
+        Ok(reqwest::Response::from(
+            http::Response::builder()
+                .status(503)
+                .header("retry-after", "2")
+                .body("busy")
+                .unwrap(),
+        ))
+    };
+    assert_eq!(
+        HttpRetry::default().decide(&get, &busy()),
+        Decision::RetryAfter(Duration::from_secs(2))
+    );
+    assert_eq!(
+        HttpRetry::default().decide(&post, &busy()),
+        Decision::Accept
+    );
+    let failed: Result<reqwest::Response, seawall::BoxError> = Err("connection refused".into());
+    assert_eq!(HttpRetry::default().decide(&get, &failed), Decision::Retry);
+
+    assert_eq!(
+        HttpStatus::server_errors().classify(&busy()),
+        Outcome::Failure
+    );
+    let ok: Result<reqwest::Response, seawall::BoxError> =
+        Ok(reqwest::Response::from(http::Response::new("ok")));
+    assert_eq!(HttpStatus::server_errors().classify(&ok), Outcome::Success);
+    assert_eq!(
+        HttpStatus::server_errors().classify(&failed),
+        Outcome::Failure
+    );
+}

@@ -23,6 +23,10 @@
 //!   on chosen failures, marked so callers can tell it apart.
 //! - [`chaos`] (feature `chaos`): errors, responses and latency injected at a
 //!   seeded rate and switched at run time, to test all of the above on purpose.
+//! - [`axum`] and [`tonic`] (features of the same names): seawall's errors as
+//!   HTTP responses (`503` + `Retry-After`, `504`) and gRPC statuses
+//!   (`UNAVAILABLE`, `RESOURCE_EXHAUSTED`, `DEADLINE_EXCEEDED`), so a stack fits
+//!   a server without glue.
 //!
 //! Shared mechanics live once: the [`clock`] every time-based decision reads
 //! (tokio's, so `tokio::time::pause` drives tests), [`classify`]ing results

@@ -17,12 +17,10 @@
 //! `SEAWALL_BENCH_PROFILE=closed/default:1000000` under callgrind or perf.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::future::{ready, Future, Ready};
+use std::future::{ready, Ready};
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Barrier;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -30,7 +28,10 @@ use criterion::{criterion_group, Criterion};
 use futures::task::noop_waker_ref;
 use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer, OpenWait};
 use seawall::classify::Outcome;
+use support::{drive, run, run_two_threads};
 use tower::{Layer, Service};
+
+mod support;
 
 /// Counts heap allocations, so the summary can show allocations per call.
 struct Counting;
@@ -222,30 +223,6 @@ mod floor {
     }
 }
 
-/// One call the way tower makes it: ready, call, poll. Returns whether it
-/// succeeded.
-#[inline(always)]
-fn drive<S: Service<u64>>(service: &mut S, cx: &mut Context<'_>, request: u64) -> bool {
-    match service.poll_ready(cx) {
-        Poll::Ready(Ok(())) => {}
-        Poll::Ready(Err(_)) => return false,
-        Poll::Pending => unreachable!("the bench services are always ready"),
-    }
-    let future = pin!(service.call(black_box(request)));
-    match future.poll(cx) {
-        Poll::Ready(result) => black_box(result.is_ok()),
-        Poll::Pending => unreachable!("the bench futures are ready at once"),
-    }
-}
-
-/// `iters` calls on `service`.
-fn run<S: Service<u64>>(service: &mut S, iters: u64) {
-    let mut cx = Context::from_waker(noop_waker_ref());
-    for i in 0..iters {
-        drive(service, &mut cx, i);
-    }
-}
-
 /// `iters` calls through the permit API: acquire, call the dependency, record.
 fn run_permits(breaker: &Breaker, dependency: &mut Dependency, iters: u64) {
     let mut cx = Context::from_waker(noop_waker_ref());
@@ -264,30 +241,6 @@ fn run_permits(breaker: &Breaker, dependency: &mut Dependency, iters: u64) {
             }
         }
     }
-}
-
-/// Runs `iters` calls on each of two threads at once, one service each, and
-/// returns the wall time: the time per call each thread sees, times `iters`.
-fn run_two_threads<S>(make: &(dyn Fn() -> S + Sync), iters: u64) -> Duration
-where
-    S: Service<u64> + Send,
-{
-    let barrier = Barrier::new(2);
-    let mut own = make();
-    let mut other = make();
-    std::thread::scope(|scope| {
-        let barrier = &barrier;
-        scope.spawn(move || {
-            barrier.wait();
-            run(&mut other, iters);
-        });
-        barrier.wait();
-        let start = Instant::now();
-        run(&mut own, iters);
-        // Leaving the scope joins the other thread: the time covers both loops.
-        start
-    })
-    .elapsed()
 }
 
 fn config() -> seawall::breaker::BreakerConfigBuilder {

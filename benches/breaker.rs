@@ -16,103 +16,24 @@
 //! To profile one case, run the bench binary with
 //! `SEAWALL_BENCH_PROFILE=closed/default:1000000` under callgrind or perf.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::future::{ready, Ready};
 use std::hint::black_box;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime};
+use std::task::Context;
+use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, Criterion};
+use criterion::Criterion;
 use futures::task::noop_waker_ref;
 use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer, OpenWait};
 use seawall::classify::Outcome;
-use support::{drive, run, run_two_threads};
-use tower::{Layer, Service};
+use support::{
+    bench_group, drive, listing_or_testing, print_rows, run_two_threads, single, two_threads, Case,
+    Dependency, Measure,
+};
+use tower::Layer;
 
 mod support;
 
-/// Counts heap allocations, so the summary can show allocations per call.
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // Relaxed: a statistic read after the loop on the same thread.
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        System.alloc(layout)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
 /// The criterion group every case is in; the summary reads its results.
 const GROUP: &str = "seawall-breaker";
-
-/// An in-process dependency that answers at once and fails every `fail_every`-th
-/// call (never when 0).
-#[derive(Clone)]
-struct Dependency {
-    calls: u64,
-    fail_every: u64,
-}
-
-impl Dependency {
-    fn healthy() -> Self {
-        Self::failing_every(0)
-    }
-
-    fn failing_every(fail_every: u64) -> Self {
-        Self {
-            calls: 0,
-            fail_every,
-        }
-    }
-}
-
-/// The dependency's error: a unit struct, so boxing it allocates nothing.
-#[derive(Debug)]
-struct Failed;
-
-impl std::fmt::Display for Failed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("dependency failed")
-    }
-}
-
-impl std::error::Error for Failed {}
-
-impl Service<u64> for Dependency {
-    type Response = u64;
-    type Error = Failed;
-    type Future = Ready<Result<u64, Failed>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Failed>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: u64) -> Self::Future {
-        self.calls += 1;
-        if self.fail_every != 0 && self.calls % self.fail_every == 0 {
-            ready(Err(Failed))
-        } else {
-            ready(Ok(request))
-        }
-    }
-}
 
 /// The least a shared breaker must do per call, for scale: one load of a state
 /// word in `poll_ready`, one add on the calling thread's own padded counter when
@@ -262,31 +183,21 @@ fn open_breaker() -> Breaker {
     breaker
 }
 
-/// The cases: (name, baseline name, what to run). Each runs `iters` calls.
-type Case = (&'static str, &'static str, Box<dyn FnMut(u64) -> Duration>);
-
-fn single<S: Service<u64> + 'static>(mut service: S) -> Box<dyn FnMut(u64) -> Duration> {
-    Box::new(move |iters| {
-        let start = Instant::now();
-        run(&mut service, iters);
-        start.elapsed()
-    })
+fn layered(config: BreakerConfig, dependency: Dependency) -> Measure {
+    single(CircuitBreakerLayer::new(Breaker::new(config)).layer(dependency))
 }
 
-fn layered(config: BreakerConfig, dependency: Dependency) -> Box<dyn FnMut(u64) -> Duration> {
-    let layer = CircuitBreakerLayer::new(Breaker::new(config));
-    single(layer.layer(dependency))
-}
-
-fn two_threads(
+/// Two threads calling through one shared breaker (or, without one, the bare
+/// dependency).
+fn shared_by_two_threads(
     make: impl Fn() -> Dependency + Sync + 'static,
     breaker: Option<BreakerConfig>,
-) -> Box<dyn FnMut(u64) -> Duration> {
+) -> Measure {
     match breaker {
-        None => Box::new(move |iters| run_two_threads(&make, iters)),
+        None => two_threads(make),
         Some(config) => {
             let layer = CircuitBreakerLayer::new(Breaker::new(config));
-            Box::new(move |iters| run_two_threads(&|| layer.layer(make()), iters))
+            two_threads(move || layer.layer(make()))
         }
     }
 }
@@ -305,7 +216,7 @@ fn cases() -> Vec<Case> {
             .build()
             .expect("valid config")
     };
-    let permits = |fail_every| -> Box<dyn FnMut(u64) -> Duration> {
+    let permits = |fail_every| -> Measure {
         let breaker = Breaker::new(default());
         let mut dependency = Dependency::failing_every(fail_every);
         Box::new(move |iters| {
@@ -321,14 +232,14 @@ fn cases() -> Vec<Case> {
     };
     #[allow(unused_mut)]
     let mut cases: Vec<Case> = vec![
-        ("bare", "bare", single(Dependency::healthy())),
-        (
+        Case::new("bare", "bare", single(Dependency::healthy())),
+        Case::new(
             "closed/default",
             "bare",
             layered(default(), Dependency::healthy()),
         ),
-        ("closed/permit-api", "bare", permits(0)),
-        (
+        Case::new("closed/permit-api", "bare", permits(0)),
+        Case::new(
             "floor/load+add",
             "bare",
             single(floor::Floor::<_, false> {
@@ -336,7 +247,7 @@ fn cases() -> Vec<Case> {
                 shared: floor::Shared::new(),
             }),
         ),
-        (
+        Case::new(
             "floor/load+add+handle",
             "bare",
             single(floor::Floor::<_, true> {
@@ -344,37 +255,37 @@ fn cases() -> Vec<Case> {
                 shared: floor::Shared::new(),
             }),
         ),
-        (
+        Case::new(
             "closed/slow-call-detection",
             "bare",
             layered(slow_calls(), Dependency::healthy()),
         ),
-        (
+        Case::new(
             "closed/time-window",
             "bare",
             layered(time_window(), Dependency::healthy()),
         ),
-        (
+        Case::new(
             "bare/10%-failures",
             "bare/10%-failures",
             single(Dependency::failing_every(10)),
         ),
-        (
+        Case::new(
             "closed/10%-failures",
             "bare/10%-failures",
             layered(default(), Dependency::failing_every(10)),
         ),
-        (
+        Case::new(
             "closed/permit-api/10%-failures",
             "bare/10%-failures",
             permits(10),
         ),
-        (
+        Case::on_two_threads(
             "bare/2-threads",
             "bare/2-threads",
-            two_threads(Dependency::healthy, None),
+            shared_by_two_threads(Dependency::healthy, None),
         ),
-        ("floor/2-threads/load+add+handle", "bare/2-threads", {
+        Case::on_two_threads("floor/2-threads/load+add+handle", "bare/2-threads", {
             let shared = floor::Shared::new();
             Box::new(move |iters| {
                 run_two_threads(
@@ -386,33 +297,33 @@ fn cases() -> Vec<Case> {
                 )
             })
         }),
-        (
+        Case::on_two_threads(
             "closed/2-threads",
             "bare/2-threads",
-            two_threads(Dependency::healthy, Some(default())),
+            shared_by_two_threads(Dependency::healthy, Some(default())),
         ),
-        (
+        Case::on_two_threads(
             "closed/2-threads/10%-failures",
             "bare/2-threads/10%-failures",
-            two_threads(|| Dependency::failing_every(10), Some(default())),
+            shared_by_two_threads(|| Dependency::failing_every(10), Some(default())),
         ),
-        (
+        Case::on_two_threads(
             "bare/2-threads/10%-failures",
             "bare/2-threads/10%-failures",
-            two_threads(|| Dependency::failing_every(10), None),
+            shared_by_two_threads(|| Dependency::failing_every(10), None),
         ),
-        (
+        Case::on_two_threads(
             "closed/2-threads/slow-call-detection",
             "bare/2-threads",
-            two_threads(Dependency::healthy, Some(slow_calls())),
+            shared_by_two_threads(Dependency::healthy, Some(slow_calls())),
         ),
-        (
+        Case::new(
             "open/fail-fast",
             "bare",
             single(CircuitBreakerLayer::new(open_breaker()).layer(Dependency::healthy())),
         ),
-        ("forced-open/fail-fast", "bare", forced_open()),
-        (
+        Case::new("forced-open/fail-fast", "bare", forced_open()),
+        Case::new(
             "clock/std-Instant-now",
             "",
             Box::new(|iters| {
@@ -423,7 +334,7 @@ fn cases() -> Vec<Case> {
                 start.elapsed()
             }),
         ),
-        (
+        Case::new(
             "clock/tokio-Instant-now",
             "",
             Box::new(|iters| {
@@ -434,7 +345,7 @@ fn cases() -> Vec<Case> {
                 start.elapsed()
             }),
         ),
-        (
+        Case::new(
             "clock/tokio-Instant-now-in-runtime",
             "",
             Box::new(|iters| {
@@ -464,17 +375,17 @@ fn cases() -> Vec<Case> {
                 .expect("valid config")
         };
         cases.extend([
-            (
+            Case::new(
                 "closed/slow-call-detection/quanta",
                 "bare",
                 layered(quanta(), Dependency::healthy()),
             ),
-            (
+            Case::on_two_threads(
                 "closed/2-threads/slow-call-detection/quanta",
                 "bare/2-threads",
-                two_threads(Dependency::healthy, Some(quanta())),
+                shared_by_two_threads(Dependency::healthy, Some(quanta())),
             ),
-        ] as [Case; 2]);
+        ]);
         // The coarse clock needs its upkeep thread; it runs until the bench exits.
         static UPKEEP: std::sync::Once = std::sync::Once::new();
         UPKEEP.call_once(|| {
@@ -490,18 +401,18 @@ fn cases() -> Vec<Case> {
                 .build()
                 .expect("valid config")
         };
-        cases.push((
+        cases.push(Case::new(
             "closed/slow-call-detection/quanta-recent",
             "bare",
             layered(recent(), Dependency::healthy()),
         ));
-        cases.push((
+        cases.push(Case::on_two_threads(
             "closed/2-threads/slow-call-detection/quanta-recent",
             "bare/2-threads",
-            two_threads(Dependency::healthy, Some(recent())),
+            shared_by_two_threads(Dependency::healthy, Some(recent())),
         ));
         let clock = seawall::clock::Clock::quanta();
-        cases.push((
+        cases.push(Case::new(
             "clock/quanta",
             "",
             Box::new(move |iters| {
@@ -516,69 +427,16 @@ fn cases() -> Vec<Case> {
     cases
 }
 
-fn bench(c: &mut Criterion) {
-    let mut group = c.benchmark_group(GROUP);
-    for (name, _, mut case) in cases() {
-        group.bench_function(name, |b| b.iter_custom(&mut case));
-    }
-    group.finish();
-}
-
-criterion_group!(benches, bench);
-
-/// Heap allocations per call over `iters` calls, after a warm-up.
-fn allocations_per_call(case: &mut dyn FnMut(u64) -> Duration) -> f64 {
-    const CALLS: u64 = 100_000;
-    case(CALLS);
-    // Relaxed: read and written on this thread (two-thread cases join first).
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    case(CALLS);
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
-    (after - before) as f64 / CALLS as f64
-}
-
-/// Criterion's point estimate (slope, else mean) in ns, if it was measured in
-/// this run.
-fn estimate(dir: &std::path::Path, name: &str, since: SystemTime) -> Option<f64> {
-    let path = dir
-        .join(GROUP)
-        .join(name.replace('/', "_"))
-        .join("new/estimates.json");
-    let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
-    if modified < since {
-        return None;
-    }
-    let text = std::fs::read_to_string(&path).ok()?;
-    let point = |key: &str| {
-        let at = text.find(&format!("\"{key}\":{{"))?;
-        let rest = &text[at..];
-        let field = "\"point_estimate\":";
-        let start = rest.find(field)? + field.len();
-        let end = rest[start..].find([',', '}'])? + start;
-        rest[start..end].parse::<f64>().ok()
-    };
-    point("slope").or_else(|| point("mean"))
-}
-
-fn criterion_dir() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return home.into();
-    }
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| "target".into(), PathBuf::from);
-    target.join("criterion")
-}
-
 /// `SEAWALL_BENCH_PROFILE=case:calls` runs one case for a fixed number of calls
 /// and nothing else, for `valgrind --tool=callgrind` or `perf`.
 fn profile(spec: &str) {
     let (name, calls) = spec.rsplit_once(':').unwrap_or((spec, "10000000"));
     let calls: u64 = calls.parse().expect("SEAWALL_BENCH_PROFILE=case:calls");
-    let (_, _, mut case) = cases()
+    let mut case = cases()
         .into_iter()
-        .find(|(case, _, _)| *case == name)
+        .find(|case| case.name == name)
         .unwrap_or_else(|| panic!("no case named {name:?}"));
-    let elapsed = case(calls);
+    let elapsed = (case.measure)(calls);
     println!(
         "{name}: {calls} calls, {:.2} ns/call",
         elapsed.as_nanos() as f64 / calls as f64
@@ -589,43 +447,10 @@ fn main() {
     if let Ok(spec) = std::env::var("SEAWALL_BENCH_PROFILE") {
         return profile(&spec);
     }
-    let started = SystemTime::now();
-    benches();
-    Criterion::default().configure_from_args().final_summary();
-
-    if std::env::args().any(|arg| arg == "--list" || arg == "--test") {
-        return;
-    }
-    let dir = criterion_dir();
-    let mut cases = cases();
-    let names: Vec<&str> = cases.iter().map(|(name, _, _)| *name).collect();
-    let measured: Vec<Option<f64>> = names
-        .iter()
-        .map(|name| estimate(&dir, name, started))
-        .collect();
-    if measured.iter().all(Option::is_none) {
-        return;
-    }
-    println!();
-    println!(
-        "{:<52} {:>9} {:>9} {:>7} {:>11}",
-        "case", "ns/call", "added ns", "ratio", "allocs/call"
-    );
-    for (index, (name, baseline, case)) in cases.iter_mut().enumerate() {
-        let Some(ns) = measured[index] else { continue };
-        let base = names
-            .iter()
-            .position(|other| other == baseline)
-            .and_then(|i| measured[i])
-            .filter(|_| baseline != name);
-        let allocs = allocations_per_call(case.as_mut());
-        match base {
-            Some(base) => println!(
-                "{name:<52} {ns:>9.2} {:>+9.2} {:>7.2} {allocs:>11.3}",
-                ns - base,
-                ns / base
-            ),
-            None => println!("{name:<52} {ns:>9.2} {:>9} {:>7} {allocs:>11.3}", "", ""),
-        }
+    let mut criterion = Criterion::default().configure_from_args();
+    let rows = bench_group(&mut criterion, GROUP, &mut cases());
+    criterion.final_summary();
+    if !listing_or_testing() {
+        print_rows(&rows);
     }
 }

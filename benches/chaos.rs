@@ -42,16 +42,18 @@ fn one_thread(c: &mut Criterion) {
             })
         });
     };
-    let mut bare = Dependency;
+    let mut bare = Dependency::healthy();
     case("bare", Box::new(move |iters| run(&mut bare, iters)));
-    let mut off = ChaosLayer::new(chaos(false, vec![Fault::error(0.1)])).layer(Dependency);
+    let mut off =
+        ChaosLayer::new(chaos(false, vec![Fault::error(0.1)])).layer(Dependency::healthy());
     case("chaos-off", Box::new(move |iters| run(&mut off, iters)));
-    let mut idle = ChaosLayer::new(chaos(true, Vec::new())).layer(Dependency);
+    let mut idle = ChaosLayer::new(chaos(true, Vec::new())).layer(Dependency::healthy());
     case(
         "chaos-on-no-faults",
         Box::new(move |iters| run(&mut idle, iters)),
     );
-    let mut failing = ChaosLayer::new(chaos(true, vec![Fault::error(0.1)])).layer(Dependency);
+    let mut failing =
+        ChaosLayer::new(chaos(true, vec![Fault::error(0.1)])).layer(Dependency::healthy());
     case(
         "chaos-on-10%-errors",
         Box::new(move |iters| run(&mut failing, iters)),
@@ -63,15 +65,15 @@ fn two_threads(c: &mut Criterion) {
     // Both threads' services share one handle: one switch, one draw counter.
     let mut group = c.benchmark_group("chaos/2-threads");
     group.bench_function("bare", |b| {
-        b.iter_custom(|iters| run_two_threads(&|| Dependency, iters))
+        b.iter_custom(|iters| run_two_threads(&|| Dependency::healthy(), iters))
     });
     let off = ChaosLayer::new(chaos(false, vec![Fault::error(0.1)]));
     group.bench_function("chaos-off", |b| {
-        b.iter_custom(|iters| run_two_threads(&|| off.layer(Dependency), iters))
+        b.iter_custom(|iters| run_two_threads(&|| off.layer(Dependency::healthy()), iters))
     });
     let idle = ChaosLayer::new(chaos(true, Vec::new()));
     group.bench_function("chaos-on-no-faults", |b| {
-        b.iter_custom(|iters| run_two_threads(&|| idle.layer(Dependency), iters))
+        b.iter_custom(|iters| run_two_threads(&|| idle.layer(Dependency::healthy()), iters))
     });
     group.finish();
 }

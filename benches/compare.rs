@@ -320,6 +320,45 @@ impl<E> tower::retry::Policy<u64, u64, E> for NoRetry {
     }
 }
 
+/// A minimal tower retry policy with tower's own budget, configured like
+/// seawall's default (20% over 10 s, 10 retries a second): every request that
+/// succeeds deposits, a retry would withdraw.
+#[derive(Clone)]
+struct BudgetedRetry {
+    budget: std::sync::Arc<tower::retry::budget::TpsBudget>,
+}
+
+impl BudgetedRetry {
+    fn new() -> Self {
+        Self {
+            budget: std::sync::Arc::new(tower::retry::budget::TpsBudget::new(
+                Duration::from_secs(10),
+                10,
+                0.2,
+            )),
+        }
+    }
+}
+
+impl<E> tower::retry::Policy<u64, u64, E> for BudgetedRetry {
+    type Future = std::future::Ready<()>;
+
+    fn retry(&mut self, _: &mut u64, result: &mut Result<u64, E>) -> Option<Self::Future> {
+        use tower::retry::budget::Budget as _;
+        match result {
+            Ok(_) => {
+                self.budget.deposit();
+                None
+            }
+            Err(_) => self.budget.withdraw().then(|| std::future::ready(())),
+        }
+    }
+
+    fn clone_request(&mut self, request: &u64) -> Option<u64> {
+        Some(*request)
+    }
+}
+
 fn seawall_bulkhead() -> Bulkhead {
     Bulkhead::new(
         BulkheadConfig::builder()
@@ -353,11 +392,17 @@ fn tower_resilience_timeout() -> tower_resilience::timelimiter::TimeLimiterLayer
         .build()
 }
 
-/// A section of the report: a criterion group, its title, and its cases.
+/// A section of the report: a criterion group, its title, its cases, and
+/// whether they run inside a tokio runtime (for a timer to register with).
+///
+/// The breaker sections run outside one: the dev-dependencies turn on tokio's
+/// `test-util`, which makes every `tokio::time::Instant::now()` inside a
+/// runtime check for a paused clock, a cost production builds do not have.
 struct Section {
     group: &'static str,
     title: &'static str,
     cases: Vec<Case>,
+    in_runtime: bool,
 }
 
 fn sections() -> Vec<Section> {
@@ -367,6 +412,7 @@ fn sections() -> Vec<Section> {
         Section {
             group: "compare/breaker",
             title: "Circuit breaker, one thread",
+            in_runtime: false,
             cases: vec![
                 Case::new("bare", "bare", single(healthy())),
                 Case::new(
@@ -428,6 +474,7 @@ fn sections() -> Vec<Section> {
         Section {
             group: "compare/breaker-2-threads",
             title: "Circuit breaker shared by two threads",
+            in_runtime: false,
             cases: vec![
                 Case::on_two_threads("bare", "bare", two_threads(healthy)),
                 Case::on_two_threads("seawall/closed", "bare", {
@@ -451,6 +498,7 @@ fn sections() -> Vec<Section> {
         Section {
             group: "compare/retry",
             title: "Retry, the first attempt succeeds",
+            in_runtime: true,
             cases: vec![
                 Case::new("bare", "bare", single(healthy())),
                 Case::new(
@@ -472,6 +520,11 @@ fn sections() -> Vec<Section> {
                     single(tower::retry::Retry::new(NoRetry, healthy())),
                 ),
                 Case::new(
+                    "tower/tps-budget",
+                    "bare",
+                    single(tower::retry::Retry::new(BudgetedRetry::new(), healthy())),
+                ),
+                Case::new(
                     "tower-resilience",
                     "bare",
                     single(tower_resilience_retry().layer(healthy())),
@@ -481,6 +534,7 @@ fn sections() -> Vec<Section> {
         Section {
             group: "compare/timeout",
             title: "Timeout, never reached",
+            in_runtime: true,
             cases: vec![
                 Case::new("bare", "bare", single(healthy())),
                 Case::new(
@@ -503,6 +557,7 @@ fn sections() -> Vec<Section> {
         Section {
             group: "compare/bulkhead",
             title: "Bulkhead (concurrency limit), never full",
+            in_runtime: true,
             cases: vec![
                 Case::new("bare", "bare", single(healthy())),
                 Case::new(
@@ -549,6 +604,7 @@ fn sections() -> Vec<Section> {
         Section {
             group: "compare/stack",
             title: "Whole stack: retry, breaker, bulkhead, timeout",
+            in_runtime: true,
             cases: vec![
                 Case::new("bare", "bare", single(healthy())),
                 Case::new(
@@ -667,11 +723,13 @@ fn markdown_table(out: &mut String, title: &str, rows: &[Row]) {
     let _ = writeln!(out);
 }
 
+/// Allocations per call, to two decimals: a two-thread measurement spawns a
+/// thread, which allocates a few times per run of 100,000 calls.
 fn allocations(per_call: f64) -> String {
-    if per_call == per_call.round() {
-        format!("{per_call:.0}")
-    } else {
-        format!("{per_call:.2}")
+    let rounded = format!("{per_call:.2}");
+    match rounded.strip_suffix(".00") {
+        Some(whole) => whole.to_owned(),
+        None => rounded,
     }
 }
 
@@ -682,10 +740,14 @@ fn main() {
         .enable_time()
         .build()
         .expect("runtime");
-    let _entered = runtime.enter();
     let mut criterion = Criterion::default().configure_from_args();
     let mut report = String::new();
-    for mut section in sections() {
+    let sections = {
+        let _entered = runtime.enter();
+        sections()
+    };
+    for mut section in sections {
+        let _entered = section.in_runtime.then(|| runtime.enter());
         let rows = bench_group(&mut criterion, section.group, &mut section.cases);
         if rows.is_empty() {
             continue;

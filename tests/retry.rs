@@ -1401,3 +1401,35 @@ fn http_retry_and_http_status_read_reqwest_responses_with_boxed_errors() {
         Outcome::Failure
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn only_requests_a_layer_may_retry_earn_budget() {
+    let budget = RetryBudget::ratio(0.5, 0, Duration::from_secs(10)).unwrap();
+    let ok = || service_fn(|x: u32| async move { Ok::<_, BoxError>(x) });
+    // One attempt: the layer never retries, so its requests earn nothing.
+    let mut once = RetryLayer::new(
+        config()
+            .max_attempts(1)
+            .budget(budget.clone())
+            .build()
+            .unwrap(),
+    )
+    .layer(ok());
+    for i in 0..10 {
+        once.ready().await.unwrap().call(i).await.unwrap();
+    }
+    assert_eq!(budget.level(), 0.0);
+    // Three attempts: each request earns half a retry.
+    let mut thrice = RetryLayer::new(
+        config()
+            .max_attempts(3)
+            .budget(budget.clone())
+            .build()
+            .unwrap(),
+    )
+    .layer(ok());
+    for i in 0..10 {
+        thrice.ready().await.unwrap().call(i).await.unwrap();
+    }
+    assert_eq!(budget.level(), 5.0);
+}

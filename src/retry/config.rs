@@ -165,7 +165,8 @@ impl RetryConfigBuilder {
     }
 
     /// Retries draw from `budget` (share one budget between layers by passing
-    /// clones).
+    /// clones). Each request a layer may retry deposits into it once; a layer
+    /// with `max_attempts(1)`, or nested inside another retry layer, does not.
     pub fn budget(mut self, budget: RetryBudget) -> Self {
         self.config.budget = Some(budget);
         self

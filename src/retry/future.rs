@@ -37,7 +37,10 @@ pin_project! {
     {
         #[pin]
         state: State<S::Future>,
-        attempts: Attempts<S, C::Output, P, C>,
+        // Boxed, and only for a request that can be retried (one with a copy):
+        // the future of every other request stays as small as its first
+        // attempt's, which each layer outside it moves when it wraps it.
+        attempts: Option<Box<Attempts<S, C::Output, P, C>>>,
     }
 }
 
@@ -54,9 +57,10 @@ pin_project! {
 
 /// Everything a request needs between attempts.
 pub(crate) struct Attempts<S, Out, P, C> {
+    /// The service retries are made on.
     service: S,
     /// The untouched copy each retry is cloned from.
-    spare: Option<Out>,
+    spare: Out,
     next: Option<Out>,
     policy: P,
     clone: C,
@@ -80,7 +84,7 @@ pub(crate) fn deadline(timeout: Option<Duration>, carried: Option<Deadline>) -> 
 impl<S, Out, P, C> Attempts<S, Out, P, C> {
     pub(crate) fn new(
         service: S,
-        spare: Option<Out>,
+        spare: Out,
         policy: P,
         clone: C,
         shared: Arc<Shared>,
@@ -125,9 +129,7 @@ impl<S, Out, P, C> Attempts<S, Out, P, C> {
         P: RetryPolicy<Out, T, E>,
         E: Into<BoxError> + 'static,
     {
-        let Some(spare) = self.spare.as_ref() else {
-            return Err(result.map_err(Into::into));
-        };
+        let spare = &self.spare;
         let config = &self.shared.config;
         if let Err(err) = &result {
             if !config.retry_rejections && is_rejection(err) {
@@ -238,7 +240,12 @@ where
     C: CloneRequest<Request>,
     S: Service<C::Output>,
 {
-    pub(crate) fn new(first: S::Future, attempts: Attempts<S, C::Output, P, C>) -> Self {
+    /// The future of a request whose first attempt is `first`; `attempts`
+    /// when it can be retried.
+    pub(crate) fn new(
+        first: S::Future,
+        attempts: Option<Box<Attempts<S, C::Output, P, C>>>,
+    ) -> Self {
         Self {
             state: State::Called { future: first },
             attempts,
@@ -261,7 +268,11 @@ where
             match this.state.as_mut().project() {
                 StateProj::Called { future } => {
                     let result = ready!(future.poll(cx));
-                    match this.attempts.after_attempt::<Request, _, _>(result) {
+                    let Some(attempts) = this.attempts.as_mut() else {
+                        this.state.set(State::Done);
+                        return Poll::Ready(result.map_err(Into::into));
+                    };
+                    match attempts.after_attempt::<Request, _, _>(result) {
                         Err(done) => {
                             this.state.set(State::Done);
                             return Poll::Ready(done);
@@ -277,7 +288,10 @@ where
                     this.state.set(State::Readying);
                 }
                 StateProj::Readying => {
-                    let attempts = &mut *this.attempts;
+                    let attempts = this
+                        .attempts
+                        .as_mut()
+                        .expect("only a request that can be retried waits for a retry");
                     if let Err(err) = ready!(attempts.service.poll_ready(cx)) {
                         this.state.set(State::Done);
                         return Poll::Ready(Err(err.into()));
@@ -304,8 +318,8 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("attempt", &self.attempts.attempt)
-            .field("config", &self.attempts.shared.config.name)
+            .field("attempt", &self.attempts.as_ref().map_or(1, |a| a.attempt))
+            .field("can_retry", &self.attempts.is_some())
             .finish_non_exhaustive()
     }
 }

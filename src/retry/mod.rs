@@ -283,7 +283,8 @@ where
         }
         // Numbered by an outer retry layer: that one retries, this one must not multiply it.
         let nested = self.clone.attempt_of(&request).is_some();
-        let spare = if config.max_attempts > 1 && !nested {
+        let may_retry = config.max_attempts > 1 && !nested;
+        let spare = if may_retry {
             self.clone.clone_request(&request)
         } else {
             None
@@ -291,23 +292,25 @@ where
         if !nested {
             self.clone.set_attempt(&mut request, Attempt::new(1));
         }
-        if let Some(budget) = &config.budget {
+        // A layer earns budget for the requests it may retry: one that never
+        // retries (one attempt, or numbered by an outer layer) neither reads the
+        // clock for it nor earns a shared budget retries it would not make.
+        if let (true, Some(budget)) = (may_retry, &config.budget) {
             budget.deposit();
         }
         self.shared.metrics.attempts.increment(1);
-        // The ready service takes this call; the clone (polled ready before use) takes retries.
-        let retries = self.inner.clone();
-        let first = self.inner.call(request);
-        ResponseFuture::new(
-            first,
-            future::Attempts::new(
-                retries,
+        // The ready service takes this call; a clone (polled ready before use) takes
+        // retries, when the request can be retried at all.
+        let attempts = spare.map(|spare| {
+            Box::new(future::Attempts::new(
+                self.inner.clone(),
                 spare,
                 self.policy.clone(),
                 self.clone.clone(),
                 self.shared.clone(),
                 deadline,
-            ),
-        )
+            ))
+        });
+        ResponseFuture::new(self.inner.call(request), attempts)
     }
 }

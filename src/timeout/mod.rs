@@ -294,6 +294,6 @@ where
             Ok(None) => {}
             Err(invalid) => return ResponseFuture::refused(invalid),
         }
-        ResponseFuture::new(self.inner.call(request), tokio::time::sleep_until(until))
+        ResponseFuture::new(self.inner.call(request), until)
     }
 }

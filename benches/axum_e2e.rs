@@ -20,14 +20,23 @@
 //! jittered exponential backoff on the default retry budget, a default
 //! breaker (a count window of 100 calls, 50% failure rate), a bulkhead of 25
 //! calls that fails fast, and a 10 s timeout per attempt. On top, what axum
-//! needs: `HttpReplay` (64 KiB) so that a request can be retried at all (an
-//! axum body is a stream, not `Clone`), `HttpStatus::server_errors()` so
-//! that a handler's 5xx counts against the breaker, a fallback outermost (a
-//! fixed degraded body for seawall's own rejections, marked with a header)
+//! needs: a way to copy requests for retries, `HttpStatus::server_errors()`
+//! so that a handler's 5xx counts against the breaker, a fallback outermost
+//! (a fixed degraded body for seawall's own rejections, marked with a header)
 //! and `seawall::axum::ErrorResponseLayer`, which makes the service
-//! infallible as axum requires. No metrics recorder is installed: seawall's
-//! metrics go to the no-op one. Nothing fails, so no retry, breaker
-//! transition or fallback happens: this is the preset's success path.
+//! infallible as axum requires. Two ways to copy requests
+//! (`SEAWALL_E2E_STACK`):
+//!
+//! - `server` (the default): one attempt and `NoClone`, as
+//!   `examples/axum_server.rs` has it. A server leaves retrying to its
+//!   clients; every layer still runs, the retry passes each request once.
+//! - `replay`: `HttpReplay` (64 KiB), so that a request could be retried (an
+//!   axum body is a stream, not `Clone`): every request's head is copied up
+//!   front, whether it is retried or not.
+//!
+//! No metrics recorder is installed: seawall's metrics go to the no-op one.
+//! Nothing fails, so no retry, breaker transition or fallback happens: this
+//! is the preset's success path.
 //!
 //! Each round measures, bare and preset:
 //!
@@ -82,6 +91,7 @@
 //! | `SEAWALL_E2E_REQUESTS` | 20000 | requests per run (the one-at-a-time run sends that many to each server) |
 //! | `SEAWALL_E2E_CONCURRENCY` | 16 | client tasks in the concurrent runs |
 //! | `SEAWALL_E2E_MAX_SECS` | 4 | wall-clock cap of one run (a run takes about 1 s; the cap keeps a slow machine's full run near 2 minutes) |
+//! | `SEAWALL_E2E_STACK` | `server` | `server` (`NoClone`) or `replay` (`HttpReplay`); see above |
 //! | `SEAWALL_E2E_CALIBRATE` | unset | `1`: both servers bare, to see how far apart two identical servers measure on this machine |
 //!
 //! Without `--bench` (which `cargo bench` passes, and `cargo test --benches`
@@ -90,7 +100,8 @@
 //!
 //! Prints a table to stdout; the full run also writes the summary as a
 //! markdown fragment to `$CARGO_TARGET_DIR/bench-report/axum_e2e.md`
-//! (default `target/bench-report/axum_e2e.md`). The smoke test and a
+//! (`axum_e2e-replay.md` for the `replay` stack; default directory
+//! `target/bench-report`). The smoke test and a
 //! calibration run leave the report alone.
 //!
 //! Only loopback traffic: the servers listen on 127.0.0.1 on ports the OS
@@ -115,7 +126,8 @@ use seawall::axum::ErrorResponseLayer;
 use seawall::classify::HttpStatus;
 use seawall::fallback::{FallbackLayer, HttpMark};
 use seawall::resilience::ResilienceLayer;
-use seawall::retry::clone::HttpReplay;
+use seawall::retry::clone::{HttpReplay, NoClone};
+use seawall::retry::RetryConfig;
 use seawall::BoxError;
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
@@ -133,6 +145,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 struct Settings {
     smoke: bool,
     calibrate: bool,
+    stack: Stack,
     rounds: usize,
     requests: u64,
     concurrency: usize,
@@ -150,6 +163,7 @@ impl Settings {
             return Ok(Self {
                 smoke,
                 calibrate: false,
+                stack: Stack::from_env()?,
                 rounds: 1,
                 requests: 200,
                 concurrency: 16,
@@ -159,6 +173,7 @@ impl Settings {
         Ok(Self {
             smoke,
             calibrate: std::env::var("SEAWALL_E2E_CALIBRATE").is_ok_and(|v| v == "1"),
+            stack: Stack::from_env()?,
             rounds: env_number("SEAWALL_E2E_ROUNDS", 10)?,
             requests: env_number("SEAWALL_E2E_REQUESTS", 20_000)?,
             concurrency: env_number("SEAWALL_E2E_CONCURRENCY", 16)?,
@@ -192,24 +207,75 @@ fn bare_app() -> Router {
     Router::new().route("/", get(|| async { BODY }))
 }
 
+/// How the preset copies requests for retries (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stack {
+    /// One attempt and `NoClone`, as `examples/axum_server.rs` has it: a
+    /// server leaves retrying to its clients, so the retry layer passes each
+    /// request once.
+    Server,
+    /// `HttpReplay`: every request is copied up front so it could be retried.
+    Replay,
+}
+
+impl Stack {
+    fn from_env() -> Result<Self, String> {
+        match std::env::var("SEAWALL_E2E_STACK").as_deref() {
+            Err(_) | Ok("server") => Ok(Self::Server),
+            Ok("replay") => Ok(Self::Replay),
+            Ok(other) => Err(format!(
+                "SEAWALL_E2E_STACK must be `server` or `replay`, not {other:?}"
+            )),
+        }
+    }
+
+    /// The server's name in the tables.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Server => "axum + preset (NoClone)",
+            Self::Replay => "axum + preset (HttpReplay)",
+        }
+    }
+
+    /// The markdown report's file name.
+    fn report(self) -> &'static str {
+        match self {
+            Self::Server => "axum_e2e.md",
+            Self::Replay => "axum_e2e-replay.md",
+        }
+    }
+}
+
 /// The same route behind the full preset (see the module docs).
-fn preset_app() -> Result<Router, BoxError> {
+fn preset_app(stack: Stack) -> Result<Router, BoxError> {
     let degraded = FallbackLayer::with_fn(|_| async {
         Ok::<_, BoxError>(Response::new(Body::from(DEGRADED)))
     })
     .name("e2e")
     .marked(HttpMark::with_header());
-    let preset = ResilienceLayer::builder()
-        .name("e2e")
-        .build()?
-        .with_request_clone(HttpReplay::new(64 * 1024))
-        .with_classifier(HttpStatus::server_errors())
-        .fallback(degraded);
-    Ok(bare_app().layer(
-        ServiceBuilder::new()
-            .layer(ErrorResponseLayer::new())
-            .layer(preset),
-    ))
+    let preset = ResilienceLayer::builder().name("e2e");
+    let app = ServiceBuilder::new().layer(ErrorResponseLayer::new());
+    Ok(match stack {
+        Stack::Server => bare_app().layer(
+            app.layer(
+                preset
+                    .retry(RetryConfig::builder().max_attempts(1))
+                    .build()?
+                    .with_request_clone(NoClone)
+                    .with_classifier(HttpStatus::server_errors())
+                    .fallback(degraded),
+            ),
+        ),
+        Stack::Replay => bare_app().layer(
+            app.layer(
+                preset
+                    .build()?
+                    .with_request_clone(HttpReplay::new(64 * 1024))
+                    .with_classifier(HttpStatus::server_errors())
+                    .fallback(degraded),
+            ),
+        ),
+    })
 }
 
 /// Serves `app` on an ephemeral port of 127.0.0.1, on the current runtime.
@@ -262,8 +328,9 @@ async fn servers(settings: &Settings) -> Result<[Target; 2], String> {
     let (name, app) = if settings.calibrate {
         ("bare axum (again)", bare_app())
     } else {
-        let preset = preset_app().map_err(|err| format!("cannot build the preset: {err}"))?;
-        ("axum + seawall preset", preset)
+        let preset =
+            preset_app(settings.stack).map_err(|err| format!("cannot build the preset: {err}"))?;
+        (settings.stack.name(), preset)
     };
     let second = start(name, app).await?;
     Ok([
@@ -671,7 +738,7 @@ fn write_report(settings: &Settings, outcome: &Outcome) -> Result<PathBuf, Strin
     let dir = target_dir.join("bench-report");
     std::fs::create_dir_all(&dir)
         .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
-    let path = dir.join("axum_e2e.md");
+    let path = dir.join(settings.stack.report());
     std::fs::write(&path, markdown(settings, outcome))
         .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
     Ok(path)

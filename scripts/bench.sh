@@ -33,14 +33,15 @@ target=${CARGO_TARGET_DIR:-target}
 report_dir=$target/bench-report
 report=$report_dir/report.md
 mkdir -p "$report_dir"
-rm -f "$report_dir/compare.md" "$report_dir/axum_e2e.md"
+rm -f "$report_dir"/compare.md "$report_dir"/axum_e2e*.md
 
 started=$(date +%s)
 cargo bench --all-features --bench compare -- --warm-up-time 1 --measurement-time 2
-cargo bench --all-features --bench axum_e2e
+SEAWALL_E2E_STACK=server cargo bench --all-features --bench axum_e2e
+SEAWALL_E2E_STACK=replay cargo bench --all-features --bench axum_e2e
 elapsed=$(($(date +%s) - started))
 
-for part in compare.md axum_e2e.md; do
+for part in compare.md axum_e2e.md axum_e2e-replay.md; do
     if [[ ! -s $report_dir/$part ]]; then
         echo "missing $report_dir/$part: a bench did not finish" >&2
         exit 1
@@ -58,7 +59,13 @@ memory=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/
     cat "$report_dir/compare.md"
     echo "**End to end: axum on 127.0.0.1, with and without the preset stack**"
     echo
+    echo "The preset as a server has it (\`NoClone\`: retries are the client's business):"
+    echo
     cat "$report_dir/axum_e2e.md"
+    echo
+    echo "The preset copying every request for retries (\`HttpReplay\`):"
+    echo
+    cat "$report_dir/axum_e2e-replay.md"
 } >"$report"
 echo "wrote $report"
 

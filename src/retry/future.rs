@@ -40,7 +40,7 @@ pin_project! {
         // Boxed, and only for a request that can be retried (one with a copy):
         // the future of every other request stays as small as its first
         // attempt's, which each layer outside it moves when it wraps it.
-        attempts: Option<Box<Attempts<S, C::Output, P, C>>>,
+        attempts: RetryState<S, C::Output, P, C>,
     }
 }
 
@@ -54,6 +54,10 @@ pin_project! {
         Done,
     }
 }
+
+/// What a request that can be retried keeps between attempts; `None` for one
+/// that cannot.
+pub(crate) type RetryState<S, Out, P, C> = Option<Box<Attempts<S, Out, P, C>>>;
 
 /// Everything a request needs between attempts.
 pub(crate) struct Attempts<S, Out, P, C> {
@@ -242,10 +246,7 @@ where
 {
     /// The future of a request whose first attempt is `first`; `attempts`
     /// when it can be retried.
-    pub(crate) fn new(
-        first: S::Future,
-        attempts: Option<Box<Attempts<S, C::Output, P, C>>>,
-    ) -> Self {
+    pub(crate) fn new(first: S::Future, attempts: RetryState<S, C::Output, P, C>) -> Self {
         Self {
             state: State::Called { future: first },
             attempts,

@@ -9,7 +9,9 @@
 //!
 //! After criterion's own output the bench prints a table: ns per call, ns added
 //! over the matching bare case, the ratio, and heap allocations per call
-//! (counted by a global allocator in this binary).
+//! (counted by a global allocator in this binary); it also writes it as
+//! markdown to `target/bench-report/breaker.md`, which `scripts/bench.sh` puts
+//! in README.md.
 //!
 //! Run with `cargo bench --bench breaker -- --warm-up-time 1 --measurement-time 3`
 //! (add `--features quanta` for the cases on the time-stamp-counter clock).
@@ -25,8 +27,8 @@ use futures::task::noop_waker_ref;
 use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer, OpenWait};
 use seawall::classify::Outcome;
 use support::{
-    bench_group, drive, listing_or_testing, print_rows, run_two_threads, single, two_threads, Case,
-    Dependency, Measure,
+    bench_group, drive, listing_or_testing, markdown_table, print_rows, run_two_threads, single,
+    two_threads, write_report, Case, Dependency, Measure,
 };
 use tower::Layer;
 
@@ -450,7 +452,14 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     let rows = bench_group(&mut criterion, GROUP, &mut cases());
     criterion.final_summary();
-    if !listing_or_testing() {
+    if !listing_or_testing() && !rows.is_empty() {
         print_rows(&rows);
+        let mut report = String::new();
+        markdown_table(
+            &mut report,
+            "The breaker in depth, one case at a time",
+            &rows,
+        );
+        write_report("breaker.md", &report);
     }
 }

@@ -40,8 +40,8 @@ use seawall::resilience::ResilienceLayer;
 use seawall::retry::{RetryConfig, RetryLayer};
 use seawall::timeout::TimeoutLayer;
 use support::{
-    bench_group, count_allocations, listing_or_testing, print_rows, run, single, target_dir,
-    two_threads, Case, Dependency, Failed, Row,
+    bench_group, count_allocations, listing_or_testing, markdown_table, print_rows, run, single,
+    two_threads, write_report, Case, Dependency, Failed,
 };
 use tower::{Layer, Service, ServiceBuilder};
 
@@ -696,43 +696,6 @@ fn memory_rows() -> Vec<(String, i64)> {
     rows
 }
 
-/// One section's rows as a markdown table.
-fn markdown_table(out: &mut String, title: &str, rows: &[Row]) {
-    let _ = writeln!(out, "**{title}**\n");
-    let _ = writeln!(
-        out,
-        "| case | ns/call | added over bare | ratio to bare | allocations/call |"
-    );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
-    for row in rows {
-        let (added, ratio) = match row.baseline_ns {
-            Some(base) => (
-                format!("{:+.1}", row.ns - base),
-                format!("{:.1}x", row.ns / base),
-            ),
-            None => (String::new(), String::new()),
-        };
-        let _ = writeln!(
-            out,
-            "| {} | {:.1} | {added} | {ratio} | {} |",
-            row.name,
-            row.ns,
-            allocations(row.allocations)
-        );
-    }
-    let _ = writeln!(out);
-}
-
-/// Allocations per call, to two decimals: a two-thread measurement spawns a
-/// thread, which allocates a few times per run of 100,000 calls.
-fn allocations(per_call: f64) -> String {
-    let rounded = format!("{per_call:.2}");
-    match rounded.strip_suffix(".00") {
-        Some(whole) => whole.to_owned(),
-        None => rounded,
-    }
-}
-
 fn main() {
     // The timeouts need a tokio timer to register with; it is never driven
     // because no call waits.
@@ -768,10 +731,5 @@ fn main() {
         println!("{name:<60} {bytes:>9}");
         let _ = writeln!(report, "| {name} | {bytes} |");
     }
-    let dir = target_dir().join("bench-report");
-    let path = dir.join("compare.md");
-    match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, report)) {
-        Ok(()) => println!("\nwrote {}", path.display()),
-        Err(error) => eprintln!("could not write {}: {error}", path.display()),
-    }
+    write_report("compare.md", &report);
 }

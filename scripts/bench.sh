@@ -3,12 +3,14 @@
 # into README.md between the `bench-report` markers (and to
 # target/bench-report/report.md).
 #
-#   scripts/bench.sh            # about 6 minutes on a 2-core machine
+#   scripts/bench.sh              # about 6 minutes on a 2-core machine
 #   scripts/bench.sh --no-readme  # measure and write the report, leave README.md alone
 #
 # The comparison bench (`benches/compare.rs`) measures seawall and its peers
 # per call with criterion; the end-to-end bench (`benches/axum_e2e.rs`) loads
-# an axum server on 127.0.0.1 with and without the preset stack. Every ratio
+# an axum server on 127.0.0.1 with and without the preset stack, twice (as a
+# server configures it, and copying requests for retries); the breaker bench
+# (`benches/breaker.rs`) takes the breaker apart case by case. Every ratio
 # in the report comes from one run on one machine: compare rows within it,
 # not with other machines.
 set -euo pipefail
@@ -19,7 +21,7 @@ for arg in "$@"; do
     case "$arg" in
         --no-readme) update_readme=false ;;
         -h | --help)
-            sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -33,15 +35,16 @@ target=${CARGO_TARGET_DIR:-target}
 report_dir=$target/bench-report
 report=$report_dir/report.md
 mkdir -p "$report_dir"
-rm -f "$report_dir"/compare.md "$report_dir"/axum_e2e*.md
+rm -f "$report_dir"/compare.md "$report_dir"/breaker.md "$report_dir"/axum_e2e*.md
 
 started=$(date +%s)
 cargo bench --all-features --bench compare -- --warm-up-time 1 --measurement-time 2
+cargo bench --all-features --bench breaker -- --warm-up-time 1 --measurement-time 2
 SEAWALL_E2E_STACK=server cargo bench --all-features --bench axum_e2e
 SEAWALL_E2E_STACK=replay cargo bench --all-features --bench axum_e2e
 elapsed=$(($(date +%s) - started))
 
-for part in compare.md axum_e2e.md axum_e2e-replay.md; do
+for part in compare.md breaker.md axum_e2e.md axum_e2e-replay.md; do
     if [[ ! -s $report_dir/$part ]]; then
         echo "missing $report_dir/$part: a bench did not finish" >&2
         exit 1
@@ -57,6 +60,7 @@ memory=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/
     echo "compare rows of one run."
     echo
     cat "$report_dir/compare.md"
+    echo
     echo "**End to end: axum on 127.0.0.1, with and without the preset stack**"
     echo
     echo "The preset as a server has it (\`NoClone\`: retries are the client's business):"
@@ -66,6 +70,8 @@ memory=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/
     echo "The preset copying every request for retries (\`HttpReplay\`):"
     echo
     cat "$report_dir/axum_e2e-replay.md"
+    echo
+    cat "$report_dir/breaker.md"
 } >"$report"
 echo "wrote $report"
 

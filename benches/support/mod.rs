@@ -9,6 +9,7 @@
 #![allow(dead_code)] // Each bench uses part of this module.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::fmt::Write as _;
 use std::future::{ready, Future, Ready};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -371,5 +372,53 @@ pub fn print_rows(rows: &[Row]) {
                 row.name, "", ""
             ),
         }
+    }
+}
+
+/// Appends `rows` to `out` as a markdown table under a bold `title`.
+pub fn markdown_table(out: &mut String, title: &str, rows: &[Row]) {
+    let _ = writeln!(out, "**{title}**\n");
+    let _ = writeln!(
+        out,
+        "| case | ns/call | added over bare | ratio to bare | allocations/call |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    for row in rows {
+        let (added, ratio) = match row.baseline_ns {
+            Some(base) => (
+                format!("{:+.1}", row.ns - base),
+                format!("{:.1}x", row.ns / base),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} | {added} | {ratio} | {} |",
+            row.name,
+            row.ns,
+            allocations(row.allocations)
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// Allocations per call, to two decimals: a two-thread measurement spawns a
+/// thread, which allocates a few times per run of 100,000 calls.
+fn allocations(per_call: f64) -> String {
+    let rounded = format!("{per_call:.2}");
+    match rounded.strip_suffix(".00") {
+        Some(whole) => whole.to_owned(),
+        None => rounded,
+    }
+}
+
+/// Writes `text` to `bench-report/<name>` under the target directory, for
+/// `scripts/bench.sh` to put in README.md.
+pub fn write_report(name: &str, text: &str) {
+    let dir = target_dir().join("bench-report");
+    let path = dir.join(name);
+    match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text)) {
+        Ok(()) => println!("\nwrote {}", path.display()),
+        Err(error) => eprintln!("could not write {}: {error}", path.display()),
     }
 }

@@ -56,8 +56,9 @@ fn app(health: &HealthRegistry, metrics: PrometheusHandle) -> Result<Router, Box
         }
     });
     let bulkhead = Bulkhead::new(
-        // Its own name: health components are unique by name, and a second
-        // "api" would replace the breaker's.
+        // Its own name, so the health report and the gRPC bridge tell it from
+        // the breaker (components of two kinds may share a name; a name-keyed
+        // view then shows the worse of the two).
         BulkheadConfig::builder()
             .name("api-concurrency")
             .max_concurrent_calls(2)

@@ -564,6 +564,36 @@ async fn registering_a_name_again_replaces_it_and_deregister_removes_it() {
     assert_eq!(health.report().await.status, Status::Up);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_breaker_and_a_bulkhead_may_share_a_name() {
+    use seawall::bulkhead::{Bulkhead, BulkheadConfig};
+
+    // The preset names its breaker and its bulkhead alike.
+    let health = started();
+    let api = breaker("api");
+    let pool = Bulkhead::new(
+        BulkheadConfig::builder()
+            .name("api")
+            .max_concurrent_calls(1)
+            .build()
+            .unwrap(),
+    );
+    health.register_breaker(&api, Criticality::critical());
+    health.register_bulkhead(&pool, Criticality::critical());
+    let report = health.report().await;
+    let kinds: Vec<&str> = report.components.iter().map(|c| c.kind.as_str()).collect();
+    assert_eq!(kinds, ["breaker", "bulkhead"]);
+
+    // A name-keyed view shows the worse of the two.
+    let _held = pool.try_acquire().unwrap();
+    assert_eq!(health.report().await.status, Status::Degraded);
+    assert_eq!(health.summary().by_name(), [("api", Status::Degraded)]);
+    api.force_open();
+    assert_eq!(health.summary().by_name(), [("api", Status::Down)]);
+    assert!(health.deregister("api"));
+    assert!(health.summary().components.is_empty());
+}
+
 // ---------------------------------------------------------------- HTTP service
 
 type Response = http::Response<http_body_util::Full<bytes::Bytes>>;

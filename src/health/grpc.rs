@@ -80,10 +80,10 @@ async fn apply(
     sent: &mut HashMap<String, ServingStatus>,
     summary: &HealthSummary,
 ) {
-    let wanted = summary
-        .components
+    let by_name = summary.by_name();
+    let wanted = by_name
         .iter()
-        .map(|(name, status)| (name.as_str(), serving(*status != Status::Down)))
+        .map(|(name, status)| (*name, serving(*status != Status::Down)))
         .chain(std::iter::once(("", serving(summary.ready))));
     for (name, status) in wanted {
         if sent.get(name) != Some(&status) {

@@ -90,7 +90,7 @@
 //!
 //! | name | kind | labels | meaning |
 //! |---|---|---|---|
-//! | `seawall_health_status` | gauge | `component` | a component's own status: 0 up, 1 degraded, 2 down |
+//! | `seawall_health_status` | gauge | `component` | a component's own status (the worst of those sharing a name): 0 up, 1 degraded, 2 down |
 //! | `seawall_health_overall_status` | gauge | | the overall status after criticality: 0 up, 1 degraded, 2 down |
 //! | `seawall_health_ready` | gauge | | 1 when ready, 0 when not (starting, draining or down) |
 //! | `seawall_health_in_flight` | gauge | | requests counted by the [`InFlightLayer`] |

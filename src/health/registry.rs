@@ -96,8 +96,26 @@ pub struct HealthSummary {
     pub ready: bool,
     /// Where the service is in its life.
     pub lifecycle: Lifecycle,
-    /// Each component's own status, in registration order.
+    /// Each component's own status, in registration order. Components of
+    /// different kinds may share a name (a preset's breaker and bulkhead do):
+    /// [`by_name`](Self::by_name) folds them.
     pub components: Vec<(String, Status)>,
+}
+
+impl HealthSummary {
+    /// Each name once, in order of first registration, with the worst status
+    /// of the components called so: what a name-keyed view (the
+    /// `seawall_health_status` gauge, the gRPC bridge's services) shows.
+    pub fn by_name(&self) -> Vec<(&str, Status)> {
+        let mut names: Vec<(&str, Status)> = Vec::with_capacity(self.components.len());
+        for (name, status) in &self.components {
+            match names.iter_mut().find(|(known, _)| known == name) {
+                Some((_, worst)) => *worst = (*worst).max(*status),
+                None => names.push((name, *status)),
+            }
+        }
+        names
+    }
 }
 
 impl HealthRegistry {
@@ -139,7 +157,7 @@ impl HealthRegistry {
     }
 
     /// Adds `component` with `criticality`, replacing any component of the
-    /// same name.
+    /// same kind and name (a breaker and a bulkhead may share a name).
     pub fn register<C: Component>(&self, component: C, criticality: Criticality) {
         self.register_arc(Arc::new(component), criticality);
     }
@@ -151,10 +169,10 @@ impl HealthRegistry {
                 component,
                 criticality,
             };
-            match components
-                .iter_mut()
-                .find(|e| e.component.name() == entry.component.name())
-            {
+            match components.iter_mut().find(|e| {
+                e.component.kind() == entry.component.kind()
+                    && e.component.name() == entry.component.name()
+            }) {
                 Some(existing) => *existing = entry,
                 None => components.push(entry),
             }
@@ -210,7 +228,8 @@ impl HealthRegistry {
         self.register(check, criticality);
     }
 
-    /// Removes the component called `name`; whether there was one.
+    /// Removes every component called `name` (of any kind); whether there was
+    /// one.
     pub fn deregister(&self, name: &str) -> bool {
         let removed = {
             let mut components = self.inner.components.write();
@@ -458,8 +477,8 @@ impl HealthRegistry {
     }
 
     fn publish(&self, summary: HealthSummary) {
-        for (name, status) in &summary.components {
-            metrics::gauge!(observe::HEALTH_STATUS, "component" => name.clone())
+        for (name, status) in summary.by_name() {
+            metrics::gauge!(observe::HEALTH_STATUS, "component" => name.to_owned())
                 .set(status.as_gauge());
         }
         self.inner.gauges.overall.set(summary.status.as_gauge());

@@ -392,6 +392,50 @@ fn tower_resilience_timeout() -> tower_resilience::timelimiter::TimeLimiterLayer
         .build()
 }
 
+/// One crate's breaker in each of the breaker sections' cases.
+struct BreakerPeer {
+    name: &'static str,
+    /// Around `dependency`, called from one thread.
+    one_thread: fn(Dependency) -> support::Measure,
+    /// Around `dependency`, one breaker shared by two threads.
+    shared_by_two_threads: fn(Dependency) -> support::Measure,
+    /// Tripped open (see [`tripped`]).
+    tripped: fn() -> support::Measure,
+}
+
+/// A [`BreakerPeer`] from the function that wraps a service in the crate's
+/// breaker, and the one that wraps it in a breaker configured to trip fast.
+macro_rules! breaker_peer {
+    ($name:literal, $wrap:path, $tripping:path) => {
+        BreakerPeer {
+            name: $name,
+            one_thread: |dependency| single($wrap(dependency)),
+            shared_by_two_threads: |dependency| {
+                let shared = $wrap(dependency);
+                two_threads(move || shared.clone())
+            },
+            tripped: || tripped($tripping),
+        }
+    };
+}
+
+fn breaker_peers() -> [BreakerPeer; 4] {
+    [
+        breaker_peer!("seawall", breakers::seawall, breakers::seawall),
+        breaker_peer!(
+            "tower-resilience",
+            breakers::tower_resilience,
+            breakers::tower_resilience
+        ),
+        breaker_peer!(
+            "failsafe",
+            breakers::failsafe,
+            breakers::failsafe_tripping_fast
+        ),
+        breaker_peer!("recloser", breakers::recloser, breakers::recloser),
+    ]
+}
+
 /// A section of the report: a criterion group, its title, its cases, and
 /// whether they run inside a tokio runtime (for a timer to register with).
 ///
@@ -408,92 +452,57 @@ struct Section {
 fn sections() -> Vec<Section> {
     let healthy = Dependency::healthy;
     let failing = || Dependency::failing_every(10);
+    let peers = breaker_peers();
     vec![
         Section {
             group: "compare/breaker",
             title: "Circuit breaker, one thread",
             in_runtime: false,
-            cases: vec![
-                Case::new("bare", "bare", single(healthy())),
-                Case::new(
-                    "seawall/closed",
-                    "bare",
-                    single(breakers::seawall(healthy())),
-                ),
-                Case::new(
-                    "tower-resilience/closed",
-                    "bare",
-                    single(breakers::tower_resilience(healthy())),
-                ),
-                Case::new(
-                    "failsafe/closed",
-                    "bare",
-                    single(breakers::failsafe(healthy())),
-                ),
-                Case::new(
-                    "recloser/closed",
-                    "bare",
-                    single(breakers::recloser(healthy())),
-                ),
-                Case::new("bare/10%-failures", "bare/10%-failures", single(failing())),
-                Case::new(
-                    "seawall/closed/10%-failures",
+            cases: std::iter::once(Case::new("bare", "bare", single(healthy())))
+                .chain(peers.iter().map(|peer| {
+                    Case::new(
+                        format!("{}/closed", peer.name),
+                        "bare",
+                        (peer.one_thread)(healthy()),
+                    )
+                }))
+                .chain(std::iter::once(Case::new(
                     "bare/10%-failures",
-                    single(breakers::seawall(failing())),
-                ),
-                Case::new(
-                    "tower-resilience/closed/10%-failures",
                     "bare/10%-failures",
-                    single(breakers::tower_resilience(failing())),
-                ),
-                Case::new(
-                    "failsafe/closed/10%-failures",
-                    "bare/10%-failures",
-                    single(breakers::failsafe(failing())),
-                ),
-                Case::new(
-                    "recloser/closed/10%-failures",
-                    "bare/10%-failures",
-                    single(breakers::recloser(failing())),
-                ),
-                Case::new("seawall/open", "bare", tripped(breakers::seawall)),
-                Case::new(
-                    "tower-resilience/open",
+                    single(failing()),
+                )))
+                .chain(peers.iter().map(|peer| {
+                    Case::new(
+                        format!("{}/closed/10%-failures", peer.name),
+                        "bare/10%-failures",
+                        (peer.one_thread)(failing()),
+                    )
+                }))
+                .chain(
+                    peers.iter().map(|peer| {
+                        Case::new(format!("{}/open", peer.name), "bare", (peer.tripped)())
+                    }),
+                )
+                .chain(std::iter::once(Case::new(
+                    "seawall/half-open-admission",
                     "bare",
-                    tripped(breakers::tower_resilience),
-                ),
-                Case::new(
-                    "failsafe/open",
-                    "bare",
-                    tripped(breakers::failsafe_tripping_fast),
-                ),
-                Case::new("recloser/open", "bare", tripped(breakers::recloser)),
-                Case::new("seawall/half-open-admission", "bare", seawall_half_open()),
-            ],
+                    seawall_half_open(),
+                )))
+                .collect(),
         },
         Section {
             group: "compare/breaker-2-threads",
             title: "Circuit breaker shared by two threads",
             in_runtime: false,
-            cases: vec![
-                Case::on_two_threads("bare", "bare", two_threads(healthy)),
-                Case::on_two_threads("seawall/closed", "bare", {
-                    let shared = breakers::seawall(healthy());
-                    two_threads(move || shared.clone())
-                }),
-                Case::on_two_threads("tower-resilience/closed", "bare", {
-                    let shared = breakers::tower_resilience(healthy());
-                    two_threads(move || shared.clone())
-                }),
-                Case::on_two_threads("failsafe/closed", "bare", {
-                    let shared = breakers::failsafe(healthy());
-                    two_threads(move || shared.clone())
-                }),
-                Case::on_two_threads("recloser/closed", "bare", {
-                    let shared = breakers::recloser(healthy());
-                    two_threads(move || shared.clone())
-                }),
-            ],
+            cases: std::iter::once(Case::on_two_threads("bare", "bare", two_threads(healthy)))
+                .chain(peers.iter().map(|peer| {
+                    Case::on_two_threads(
+                        format!("{}/closed", peer.name),
+                        "bare",
+                        (peer.shared_by_two_threads)(healthy()),
+                    )
+                }))
+                .collect(),
         },
         Section {
             group: "compare/retry",

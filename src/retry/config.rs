@@ -165,8 +165,9 @@ impl RetryConfigBuilder {
     }
 
     /// Retries draw from `budget` (share one budget between layers by passing
-    /// clones). Each request a layer may retry deposits into it once; a layer
-    /// with `max_attempts(1)`, or nested inside another retry layer, does not.
+    /// clones). Each request through a layer that retries deposits into it
+    /// once; a layer with `max_attempts(1)`, or nested inside another retry
+    /// layer, never retries and does not deposit.
     pub fn budget(mut self, budget: RetryBudget) -> Self {
         self.config.budget = Some(budget);
         self

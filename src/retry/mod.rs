@@ -292,9 +292,9 @@ where
         if !nested {
             self.clone.set_attempt(&mut request, Attempt::new(1));
         }
-        // A layer earns budget for the requests it may retry: one that never
-        // retries (one attempt, or numbered by an outer layer) neither reads the
-        // clock for it nor earns a shared budget retries it would not make.
+        // Only a layer that retries earns budget: one that never does (one attempt,
+        // or numbered by an outer layer) neither reads the clock for it nor earns
+        // a shared budget retries it would not make.
         if let (true, Some(budget)) = (may_retry, &config.budget) {
             budget.deposit();
         }

@@ -1171,6 +1171,21 @@ mod http_retry {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn an_outer_layer_that_cannot_retry_leaves_retrying_to_an_inner_one() {
+        let inner = HttpScripted::new(vec![(503, vec![]), (503, vec![]), (200, vec![])]);
+        let retrying = layer(1024).layer(inner.clone());
+        let mut service = RetryLayer::new(config().max_attempts(1).build().unwrap())
+            .with_policy(HttpRetry::default())
+            .with_clone(HttpReplay::new(1024))
+            .layer(retrying);
+        let request = Request::get("/").body(Full::new(Bytes::new())).unwrap();
+        let response = send(&mut service, request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let attempts: Vec<_> = inner.seen().iter().map(|s| s.attempt).collect();
+        assert_eq!(attempts, [Some(1), Some(2), Some(3)]);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_overall_timeout_reaches_a_timeout_layer_further_in() {
         use seawall::timeout::{FromExtensions, TimeoutLayer};
         let hangs = tower::service_fn(|_: Request<ReplayBody<Full<Bytes>>>| {

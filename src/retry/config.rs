@@ -165,9 +165,9 @@ impl RetryConfigBuilder {
     }
 
     /// Retries draw from `budget` (share one budget between layers by passing
-    /// clones). Each request through a layer that retries deposits into it
-    /// once; a layer with `max_attempts(1)`, or nested inside another retry
-    /// layer, never retries and does not deposit.
+    /// clones). Each request the layer could retry (more than one attempt and
+    /// a copy of the request) deposits into it once; one it cannot retry does
+    /// not.
     pub fn budget(mut self, budget: RetryBudget) -> Self {
         self.config.budget = Some(budget);
         self

@@ -29,11 +29,13 @@
 //!   streaming body over the replay limit), and then the request is simply not
 //!   retried.
 //!
-//! Each attempt gets an [`Attempt`] number that strategies
-//! such as [`HttpReplay`](clone::HttpReplay) put into the request, so layers
-//! further in can see retries made further out; a retry layer that receives
-//! a request already numbered makes one attempt and leaves retrying to the
-//! outer layer, so nested retries do not multiply.
+//! Each attempt of a request the layer can retry gets an [`Attempt`] number
+//! that strategies such as [`HttpReplay`](clone::HttpReplay) put into the
+//! request, so layers further in can see retries made further out; a retry
+//! layer that receives a request already numbered makes one attempt and
+//! leaves retrying to the outer layer, so nested retries do not multiply. A
+//! layer that cannot retry a request (one attempt, or no copy) leaves it
+//! unnumbered, for a retry layer further in.
 //!
 //! ```
 //! use seawall::retry::{RetryConfig, RetryLayer};
@@ -283,20 +285,21 @@ where
         }
         // Numbered by an outer retry layer: that one retries, this one must not multiply it.
         let nested = self.clone.attempt_of(&request).is_some();
-        let may_retry = config.max_attempts > 1 && !nested;
-        let spare = if may_retry {
+        let spare = if config.max_attempts > 1 && !nested {
             self.clone.clone_request(&request)
         } else {
             None
         };
-        if !nested {
+        // Only a layer holding a copy can retry. It numbers the request, so a retry
+        // layer further in leaves the retrying to it (one that cannot retry leaves
+        // the request unnumbered for an inner layer that can), and it earns budget;
+        // a request that cannot be retried neither reads the clock for that nor
+        // earns a shared budget retries it will not make.
+        if spare.is_some() {
             self.clone.set_attempt(&mut request, Attempt::new(1));
-        }
-        // Only a layer that retries earns budget: one that never does (one attempt,
-        // or numbered by an outer layer) neither reads the clock for it nor earns
-        // a shared budget retries it would not make.
-        if let (true, Some(budget)) = (may_retry, &config.budget) {
-            budget.deposit();
+            if let Some(budget) = &config.budget {
+                budget.deposit();
+            }
         }
         self.shared.metrics.attempts.increment(1);
         // The ready service takes this call; a clone (polled ready before use) takes

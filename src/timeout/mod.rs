@@ -196,7 +196,11 @@ impl<B> ReadDeadline<http::Request<B>> for FromExtensions {
 /// [`Deadline`] if that comes first.
 ///
 /// The timer is armed when the service is called, so time spent waiting for
-/// readiness does not count against it.
+/// readiness does not count against it. The deadline is taken then; the
+/// runtime's timer is only asked for when the response is first found
+/// pending, so a call answered at its first poll never touches it, and the
+/// response future must be polled inside a tokio runtime with time enabled
+/// (as tokio's own timers must).
 ///
 /// # Errors
 ///

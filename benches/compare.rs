@@ -231,7 +231,7 @@ impl std::future::Future for FailingCall {
     fn poll(self: std::pin::Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
         // Relaxed: read on this thread after the calls.
         self.answered.fetch_add(1, Ordering::Relaxed);
-        Poll::Ready(Err(Failed))
+        Poll::Ready(Err(Failed(0)))
     }
 }
 
@@ -247,6 +247,47 @@ impl Service<u64> for Failing {
     fn call(&mut self, _: u64) -> Self::Future {
         FailingCall {
             answered: self.answered,
+        }
+    }
+}
+
+/// A dependency whose every call is pending once (it wakes its caller at once)
+/// and then answers: a call that has to wait, which is what a timeout is for.
+#[derive(Clone, Copy)]
+struct PendingOnce;
+
+/// A [`PendingOnce`] call.
+struct PendingOnceCall {
+    request: u64,
+    waited: bool,
+}
+
+impl std::future::Future for PendingOnceCall {
+    type Output = Result<u64, Failed>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.waited {
+            return Poll::Ready(Ok(self.request));
+        }
+        self.waited = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl Service<u64> for PendingOnce {
+    type Response = u64;
+    type Error = Failed;
+    type Future = PendingOnceCall;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Failed>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: u64) -> Self::Future {
+        PendingOnceCall {
+            request,
+            waited: false,
         }
     }
 }
@@ -438,10 +479,7 @@ fn breaker_peers() -> [BreakerPeer; 4] {
 
 /// A section of the report: a criterion group, its title, its cases, and
 /// whether they run inside a tokio runtime (for a timer to register with).
-///
-/// The breaker sections run outside one: the dev-dependencies turn on tokio's
-/// `test-util`, which makes every `tokio::time::Instant::now()` inside a
-/// runtime check for a paused clock, a cost production builds do not have.
+/// The breaker sections need none, as a breaker used alone does not.
 struct Section {
     group: &'static str,
     title: &'static str,
@@ -542,7 +580,7 @@ fn sections() -> Vec<Section> {
         },
         Section {
             group: "compare/timeout",
-            title: "Timeout, never reached",
+            title: "Timeout, never reached (answered at once, or pending once)",
             in_runtime: true,
             cases: vec![
                 Case::new("bare", "bare", single(healthy())),
@@ -560,6 +598,26 @@ fn sections() -> Vec<Section> {
                     "tower-resilience",
                     "bare",
                     single(tower_resilience_timeout().layer(healthy())),
+                ),
+                Case::new(
+                    "bare/pending-once",
+                    "bare/pending-once",
+                    single(PendingOnce),
+                ),
+                Case::new(
+                    "seawall/pending-once",
+                    "bare/pending-once",
+                    single(TimeoutLayer::new(TIMEOUT).layer(PendingOnce)),
+                ),
+                Case::new(
+                    "tower/pending-once",
+                    "bare/pending-once",
+                    single(tower::timeout::Timeout::new(PendingOnce, TIMEOUT)),
+                ),
+                Case::new(
+                    "tower-resilience/pending-once",
+                    "bare/pending-once",
+                    single(tower_resilience_timeout().layer(PendingOnce)),
                 ),
             ],
         },
@@ -667,7 +725,16 @@ fn memory_rows() -> Vec<(String, i64)> {
     }
     let mut rows = Vec::new();
     let (bytes, _breaker) = held(|| Breaker::new(breakers::seawall_config()));
-    rows.push(("seawall, count window of 100 calls".to_owned(), bytes));
+    // As the breaker counts its stripes: one per core, a power of two, at most 16.
+    let stripes = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .next_power_of_two()
+        .min(16);
+    let per_core = format!("{stripes} per-core stripes");
+    rows.push((
+        format!("seawall, count window of 100 calls ({per_core})"),
+        bytes,
+    ));
     let (bytes, _breaker) = held(|| {
         Breaker::new(
             BreakerConfig::builder()
@@ -690,7 +757,7 @@ fn memory_rows() -> Vec<(String, i64)> {
         }
     });
     rows.push((
-        "seawall, one keyed-breaker entry (count window of 100)".to_owned(),
+        format!("seawall, one keyed-breaker entry (count window of 100, {per_core})"),
         heap / ENTRIES as i64,
     ));
     let (bytes, _breaker) = held(|| breakers::tower_resilience(()));

@@ -21,7 +21,7 @@ for arg in "$@"; do
     case "$arg" in
         --no-readme) update_readme=false ;;
         -h | --help)
-            sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -32,6 +32,9 @@ for arg in "$@"; do
 done
 
 target=${CARGO_TARGET_DIR:-target}
+export CARGO_TARGET_DIR=$target
+# Where criterion writes its estimates and the benches read them back.
+export CRITERION_HOME=$target/criterion
 report_dir=$target/bench-report
 report=$report_dir/report.md
 mkdir -p "$report_dir"
@@ -56,8 +59,8 @@ memory=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo 2>/
 {
     echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') by \`scripts/bench.sh\` (${elapsed} s) on"
     echo "${cpu:-an unknown CPU}, $(nproc) cores, ${memory:-unknown memory}, $(uname -sr),"
-    echo "$(rustc --version). Noisy shared machines move single numbers by 10–30%;"
-    echo "compare rows of one run."
+    echo "$(rustc --version). Single numbers move between runs on a shared"
+    echo "machine; compare rows of one run."
     echo
     cat "$report_dir/compare.md"
     echo
@@ -82,11 +85,19 @@ if $update_readme; then
         echo "README.md has no $start ... $end markers" >&2
         exit 1
     fi
-    awk -v start="$start" -v end="$end" -v report="$report" '
-        $0 == start { print; while ((getline line < report) > 0) print line; skipping = 1; next }
-        $0 == end { skipping = 0 }
+    # Both markers must stand alone on their lines, start before end; otherwise
+    # README.md is left as it was.
+    if ! awk -v start="$start" -v end="$end" -v report="$report" '
+        { sub(/\r$/, "") }
+        $0 == start && !seen_start { print; while ((getline line < report) > 0) print line; seen_start = 1; skipping = 1; next }
+        $0 == end && skipping { skipping = 0; seen_end = 1 }
         !skipping { print }
-    ' README.md >README.md.new
+        END { exit !(seen_start && seen_end) }
+    ' README.md >README.md.new; then
+        rm -f README.md.new
+        echo "README.md: the $start and $end lines were not found in order; left unchanged" >&2
+        exit 1
+    fi
     mv README.md.new README.md
     echo "updated README.md"
 fi

@@ -16,11 +16,10 @@ use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Barrier;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::Criterion;
-use futures::task::noop_waker_ref;
 use tower::Service;
 
 /// Counts heap allocations and live heap bytes while `COUNTING` is set.
@@ -106,9 +105,11 @@ impl Dependency {
     }
 }
 
-/// The dependency's error: a unit struct, so boxing it allocates nothing.
+/// The dependency's error. It carries the request, as real errors carry
+/// something: a layer that boxes errors allocates for it, as it would for an
+/// `io::Error` or a `tonic::Status`.
 #[derive(Debug, Clone, Copy)]
-pub struct Failed;
+pub struct Failed(pub u64);
 
 impl std::fmt::Display for Failed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -130,40 +131,61 @@ impl Service<u64> for Dependency {
     fn call(&mut self, request: u64) -> Self::Future {
         self.calls += 1;
         if self.fail_every != 0 && self.calls % self.fail_every == 0 {
-            ready(Err(Failed))
+            ready(Err(Failed(request)))
         } else {
             ready(Ok(request))
         }
     }
 }
 
+/// Wakes the thread that polls, parked while its future is pending: what a
+/// `block_on` executor does.
+struct Unpark(std::thread::Thread);
+
+impl std::task::Wake for Unpark {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// A waker for the calling thread (see [`Unpark`]).
+pub fn thread_waker() -> Waker {
+    Waker::from(std::sync::Arc::new(Unpark(std::thread::current())))
+}
+
 /// One call the way tower makes it: ready, call, poll. Returns whether it
 /// succeeded.
 ///
-/// The dependency answers at once, so only a layer that waits on something
-/// shared (a peer's async mutex another thread holds) can return `Pending`;
-/// the loop then polls again, as an executor woken by the holder would.
+/// Only a layer that waits on something (a peer's async mutex another thread
+/// holds, a dependency pending once) returns `Pending`; the thread then parks
+/// until it is woken, as under `block_on`, rather than spinning on a lock the
+/// holder needs to release.
 #[inline(always)]
 pub fn drive<S: Service<u64>>(service: &mut S, cx: &mut Context<'_>, request: u64) -> bool {
     loop {
         match service.poll_ready(cx) {
             Poll::Ready(Ok(())) => break,
             Poll::Ready(Err(_)) => return false,
-            Poll::Pending => std::hint::spin_loop(),
+            Poll::Pending => std::thread::park(),
         }
     }
     let mut future = pin!(service.call(black_box(request)));
     loop {
         match future.as_mut().poll(cx) {
             Poll::Ready(result) => return black_box(result.is_ok()),
-            Poll::Pending => std::hint::spin_loop(),
+            Poll::Pending => std::thread::park(),
         }
     }
 }
 
 /// `iters` calls on `service`, the way tower makes them.
 pub fn run<S: Service<u64>>(service: &mut S, iters: u64) {
-    let mut cx = Context::from_waker(noop_waker_ref());
+    let waker = thread_waker();
+    let mut cx = Context::from_waker(&waker);
     for i in 0..iters {
         drive(service, &mut cx, i);
     }
@@ -335,8 +357,22 @@ pub fn bench_group(criterion: &mut Criterion, group: &str, cases: &mut [Case]) -
         .collect();
     let mut rows = Vec::new();
     for ((case, ns), baseline_ns) in cases.iter_mut().zip(measured).zip(baselines) {
-        // Cases left out by a filter on the command line have no estimate.
-        let Some(ns) = ns else { continue };
+        // Cases left out by a filter on the command line have no estimate; so has
+        // every case when criterion writes its results elsewhere.
+        let Some(ns) = ns else {
+            eprintln!(
+                "{group}/{}: no estimate from this run in {} (filtered out?)",
+                case.name,
+                dir.display()
+            );
+            continue;
+        };
+        if baseline_ns.is_none() && !case.baseline.is_empty() && case.baseline != case.name {
+            eprintln!(
+                "{group}/{}: its baseline {:?} was not measured in this run",
+                case.name, case.baseline
+            );
+        }
         rows.push(Row {
             name: case.name.clone(),
             ns,

@@ -744,7 +744,7 @@ fn memory_rows() -> Vec<(String, i64)> {
         )
     });
     rows.push((
-        "seawall, time window of 60 s in 60 buckets".to_owned(),
+        format!("seawall, time window of 60 s in 60 buckets ({per_core})"),
         bytes,
     ));
     let keyed = seawall::breaker::KeyedBreaker::<u64>::new(breakers::seawall_config(), 100_000)
@@ -762,7 +762,7 @@ fn memory_rows() -> Vec<(String, i64)> {
     ));
     let (bytes, _breaker) = held(|| breakers::tower_resilience(()));
     rows.push((
-        "tower-resilience, count window of 100 calls".to_owned(),
+        "tower-resilience, count-based (counts since the last transition)".to_owned(),
         bytes,
     ));
     let (bytes, _breaker) = held(|| breakers::failsafe(()));

@@ -311,13 +311,3 @@ async fn a_breaker_outside_the_timeout_counts_timeouts_as_failures() {
     }
     assert_eq!(breaker.state(), State::Open);
 }
-
-#[test]
-fn a_response_ready_at_once_never_touches_the_timer() {
-    // No tokio runtime here: making a timer would panic. A call answered at its
-    // first poll must not need one.
-    let service = service_fn(|x: u32| async move { Ok::<_, BoxError>(x) });
-    let timeout = Timeout::new(service, Duration::from_secs(1));
-    let answer = futures::executor::block_on(timeout.oneshot(7));
-    assert_eq!(answer.unwrap(), 7);
-}

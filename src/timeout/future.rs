@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 
 use crate::error::BoxError;
 
@@ -34,11 +34,8 @@ pin_project! {
         Running {
             #[pin]
             response: F,
-            until: Instant,
-            // Made when the response is first found pending: a call answered at
-            // its first poll (most of them) never touches the timer.
             #[pin]
-            sleep: Option<Sleep>,
+            sleep: Sleep,
         },
         Refused { error: Option<BoxError> },
         Done,
@@ -46,14 +43,9 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    /// The future of a call whose `response` must be ready by `until`.
-    pub(crate) fn new(response: F, until: Instant) -> Self {
+    pub(crate) fn new(response: F, sleep: Sleep) -> Self {
         Self {
-            state: State::Running {
-                response,
-                until,
-                sleep: None,
-            },
+            state: State::Running { response, sleep },
         }
     }
 
@@ -74,12 +66,8 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.project().state;
-        let (response, until, mut sleep) = match state.as_mut().project() {
-            StateProj::Running {
-                response,
-                until,
-                sleep,
-            } => (response, *until, sleep),
+        let (response, sleep) = match state.as_mut().project() {
+            StateProj::Running { response, sleep } => (response, sleep),
             StateProj::Refused { error } => {
                 let error = error
                     .take()
@@ -94,10 +82,6 @@ where
             state.set(State::Done);
             return Poll::Ready(result.map_err(Into::into));
         }
-        if sleep.is_none() {
-            sleep.set(Some(tokio::time::sleep_until(until)));
-        }
-        let sleep = sleep.as_pin_mut().expect("the timer was just set");
         match sleep.poll(cx) {
             Poll::Ready(()) => {
                 // Cancel the attempt now: dropping the inner future releases what it holds.

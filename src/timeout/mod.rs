@@ -196,11 +196,7 @@ impl<B> ReadDeadline<http::Request<B>> for FromExtensions {
 /// [`Deadline`] if that comes first.
 ///
 /// The timer is armed when the service is called, so time spent waiting for
-/// readiness does not count against it. The deadline is taken then; the
-/// runtime's timer is only asked for when the response is first found
-/// pending, so a call answered at its first poll never touches it, and the
-/// response future must be polled inside a tokio runtime with time enabled
-/// (as tokio's own timers must).
+/// readiness does not count against it.
 ///
 /// # Errors
 ///
@@ -298,6 +294,6 @@ where
             Ok(None) => {}
             Err(invalid) => return ResponseFuture::refused(invalid),
         }
-        ResponseFuture::new(self.inner.call(request), until)
+        ResponseFuture::new(self.inner.call(request), tokio::time::sleep_until(until))
     }
 }

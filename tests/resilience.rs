@@ -13,7 +13,7 @@ use seawall::resilience::ResilienceLayer;
 use seawall::retry::backoff::StandardBackoff;
 use seawall::retry::RetryConfig;
 use seawall::{BoxError, ErrorKind};
-use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use tower::{service_fn, Layer, Service, ServiceBuilder, ServiceExt};
 
 fn breaker(window: u32) -> Breaker {
     Breaker::new(
@@ -309,4 +309,27 @@ async fn an_axum_server_behind_the_preset_sheds_times_out_and_degrades() {
     assert_eq!(degraded.text().await.unwrap(), "cached orders");
 
     server.abort();
+}
+
+/// The size of the futures `service` returns.
+fn future_size<S: Service<R>, R>(_: &S) -> usize {
+    std::mem::size_of::<S::Future>()
+}
+
+#[test]
+fn the_preset_adds_little_to_the_future_it_wraps() {
+    // Every layer outside the preset (a fallback, axum's route box) moves its
+    // future; a request that cannot be retried must not carry retry state in it.
+    type Request = http::Request<String>;
+    let handler = service_fn(|request: Request| async move {
+        Ok::<_, BoxError>(http::Response::new(request.into_body()))
+    });
+    let preset = ResilienceLayer::builder()
+        .build()
+        .unwrap()
+        .with_request_clone(seawall::retry::clone::NoClone);
+    let wrapped = preset.layer(handler);
+    let added = future_size::<_, Request>(&wrapped) - future_size::<_, Request>(&handler);
+    println!("the preset adds {added} bytes to the handler's future");
+    assert!(added <= 256, "the preset adds {added} bytes");
 }

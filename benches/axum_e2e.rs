@@ -109,9 +109,11 @@
 
 #![forbid(unsafe_code)]
 
+#[path = "support/report.rs"]
+mod report;
+
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -730,20 +732,6 @@ fn markdown(settings: &Settings, outcome: &Outcome) -> String {
     out
 }
 
-/// Writes the markdown fragment; returns where.
-fn write_report(settings: &Settings, outcome: &Outcome) -> Result<PathBuf, String> {
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target"));
-    let dir = target_dir.join("bench-report");
-    std::fs::create_dir_all(&dir)
-        .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
-    let path = dir.join(settings.stack.report());
-    std::fs::write(&path, markdown(settings, outcome))
-        .map_err(|err| format!("cannot write {}: {err}", path.display()))?;
-    Ok(path)
-}
-
 fn main() -> ExitCode {
     let started = Instant::now();
     let settings = match Settings::from_env_and_args() {
@@ -799,7 +787,7 @@ fn main() -> ExitCode {
     } else if outcome.failed > 0 {
         println!("requests failed: no report written");
     } else if !settings.smoke {
-        match write_report(&settings, &outcome) {
+        match report::write_report(settings.stack.report(), &markdown(&settings, &outcome)) {
             Ok(path) => println!("report: {}", path.display()),
             Err(err) => {
                 eprintln!("axum_e2e: {err}");

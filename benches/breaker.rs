@@ -460,6 +460,12 @@ fn main() {
             "The breaker in depth, one case at a time",
             &rows,
         );
-        write_report("breaker.md", &report);
+        match write_report("breaker.md", &report) {
+            Ok(path) => println!("\nwrote {}", path.display()),
+            Err(err) => {
+                eprintln!("breaker: {err}");
+                std::process::exit(1);
+            }
+        }
     }
 }

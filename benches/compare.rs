@@ -807,5 +807,11 @@ fn main() {
         println!("{name:<60} {bytes:>9}");
         let _ = writeln!(report, "| {name} | {bytes} |");
     }
-    write_report("compare.md", &report);
+    match write_report("compare.md", &report) {
+        Ok(path) => println!("\nwrote {}", path.display()),
+        Err(err) => {
+            eprintln!("compare: {err}");
+            std::process::exit(1);
+        }
+    }
 }

@@ -20,6 +20,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::Criterion;
+
+mod report;
+#[allow(unused_imports)] // Each bench uses part of this module.
+pub use report::{target_dir, write_report};
 use tower::Service;
 
 /// Counts heap allocations and live heap bytes while `COUNTING` is set.
@@ -285,11 +289,6 @@ pub fn criterion_dir() -> PathBuf {
     target_dir().join("criterion")
 }
 
-/// Cargo's target directory, as the bench was run.
-pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| "target".into(), PathBuf::from)
-}
-
 /// Criterion's point estimate (slope, else mean) in ns for `group`/`name`, if it
 /// was measured in this run (written after `since`).
 pub fn estimate(dir: &Path, group: &str, name: &str, since: SystemTime) -> Option<f64> {
@@ -445,16 +444,5 @@ fn allocations(per_call: f64) -> String {
     match rounded.strip_suffix(".00") {
         Some(whole) => whole.to_owned(),
         None => rounded,
-    }
-}
-
-/// Writes `text` to `bench-report/<name>` under the target directory, for
-/// `scripts/bench.sh` to put in README.md.
-pub fn write_report(name: &str, text: &str) {
-    let dir = target_dir().join("bench-report");
-    let path = dir.join(name);
-    match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text)) {
-        Ok(()) => println!("\nwrote {}", path.display()),
-        Err(error) => eprintln!("could not write {}: {error}", path.display()),
     }
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use futures::task::noop_waker_ref;
-use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer, OpenWait};
+use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer, OpenWait};
 use seawall::classify::Outcome;
 use support::{
     bench_group, drive, listing_or_testing, markdown_table, print_rows, run_two_threads, single,
@@ -186,7 +186,7 @@ fn open_breaker() -> Breaker {
 }
 
 fn layered(config: BreakerConfig, dependency: Dependency) -> Measure {
-    single(CircuitBreakerLayer::new(Breaker::new(config)).layer(dependency))
+    single(BreakerLayer::new(Breaker::new(config)).layer(dependency))
 }
 
 /// Two threads calling through one shared breaker (or, without one, the bare
@@ -198,7 +198,7 @@ fn shared_by_two_threads(
     match breaker {
         None => two_threads(make),
         Some(config) => {
-            let layer = CircuitBreakerLayer::new(Breaker::new(config));
+            let layer = BreakerLayer::new(Breaker::new(config));
             two_threads(move || layer.layer(make()))
         }
     }
@@ -230,7 +230,7 @@ fn cases() -> Vec<Case> {
     let forced_open = || {
         let breaker = Breaker::new(default());
         breaker.force_open();
-        single(CircuitBreakerLayer::new(breaker).layer(Dependency::healthy()))
+        single(BreakerLayer::new(breaker).layer(Dependency::healthy()))
     };
     #[allow(unused_mut)]
     let mut cases: Vec<Case> = vec![
@@ -322,7 +322,7 @@ fn cases() -> Vec<Case> {
         Case::new(
             "open/fail-fast",
             "bare",
-            single(CircuitBreakerLayer::new(open_breaker()).layer(Dependency::healthy())),
+            single(BreakerLayer::new(open_breaker()).layer(Dependency::healthy())),
         ),
         Case::new("forced-open/fail-fast", "bare", forced_open()),
         Case::new(

@@ -11,7 +11,7 @@
 //! Run with `cargo bench --features chaos --bench chaos -- --warm-up-time 1 --measurement-time 3`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use seawall::chaos::{ChaosConfig, ChaosHandle, ChaosLayer, Fault};
+use seawall::chaos::{Chaos, ChaosConfig, ChaosLayer, Fault};
 use std::time::Instant;
 use support::{run, run_two_threads, Dependency};
 
@@ -19,8 +19,8 @@ use tower::Layer;
 
 mod support;
 
-fn chaos(enabled: bool, faults: Vec<Fault<u64>>) -> ChaosHandle<u64> {
-    ChaosHandle::new(
+fn chaos(enabled: bool, faults: Vec<Fault<u64>>) -> Chaos<u64> {
+    Chaos::new(
         ChaosConfig::builder()
             .name("bench")
             .seed(1)

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use futures::task::noop_waker_ref;
-use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer, OpenWait, State};
+use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer, OpenWait, State};
 use seawall::bulkhead::{Bulkhead, BulkheadConfig, BulkheadLayer};
 use seawall::resilience::ResilienceLayer;
 use seawall::retry::{RetryConfig, RetryLayer};
@@ -146,8 +146,8 @@ mod breakers {
             .expect("valid config")
     }
 
-    pub fn seawall<S>(inner: S) -> seawall::breaker::CircuitBreaker<S> {
-        CircuitBreakerLayer::new(Breaker::new(seawall_config())).layer(inner)
+    pub fn seawall<S>(inner: S) -> seawall::breaker::BreakerService<S> {
+        BreakerLayer::new(Breaker::new(seawall_config())).layer(inner)
     }
 
     pub fn tower_resilience<S>(
@@ -328,7 +328,7 @@ fn seawall_half_open() -> support::Measure {
         breaker.try_acquire().expect("closed").failure();
     }
     std::thread::sleep(Duration::from_millis(5));
-    let mut service = CircuitBreakerLayer::new(breaker.clone()).layer(Dependency::healthy());
+    let mut service = BreakerLayer::new(breaker.clone()).layer(Dependency::healthy());
     let mut cx = Context::from_waker(noop_waker_ref());
     let mut admit = move |iters: u64| {
         let start = Instant::now();
@@ -544,7 +544,7 @@ fn sections() -> Vec<Section> {
         },
         Section {
             group: "compare/retry",
-            title: "Retry, the first attempt succeeds",
+            title: "RetryService, the first attempt succeeds",
             in_runtime: true,
             cases: vec![
                 Case::new("bare", "bare", single(healthy())),
@@ -580,7 +580,7 @@ fn sections() -> Vec<Section> {
         },
         Section {
             group: "compare/timeout",
-            title: "Timeout, never reached (answered at once, or pending once)",
+            title: "TimeoutService, never reached (answered at once, or pending once)",
             in_runtime: true,
             cases: vec![
                 Case::new("bare", "bare", single(healthy())),

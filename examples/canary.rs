@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use seawall::canary::{Canary, CanaryConfig, CanaryHandle};
+use seawall::canary::{Canary, CanaryConfig, CanaryService};
 use seawall::observe::Event;
 use tower::{service_fn, Service, ServiceExt};
 
@@ -26,7 +26,7 @@ async fn main() -> Result<(), seawall::BoxError> {
 /// Runs a rollout against a candidate failing one request in `fail_every`
 /// (never with 0), with 100 requests a (paused-clock) second.
 async fn rollout(name: &'static str, fail_every: u64) -> Result<(), seawall::BoxError> {
-    let handle = CanaryHandle::new(
+    let handle = Canary::new(
         CanaryConfig::builder()
             .name(name)
             .steps([1.0, 5.0, 25.0, 50.0, 100.0])
@@ -81,7 +81,7 @@ async fn rollout(name: &'static str, fail_every: u64) -> Result<(), seawall::Box
             }
         }
     });
-    let mut service = Canary::new(stable, candidate, handle.clone());
+    let mut service = CanaryService::new(stable, candidate, handle.clone());
     for request in 0.. {
         if handle.phase().is_final() || request > 60_000 {
             break;

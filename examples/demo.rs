@@ -27,7 +27,7 @@ use axum::Router;
 use http::StatusCode;
 use seawall::axum::ErrorResponseLayer;
 use seawall::breaker::{Breaker, BreakerConfig, OpenWait};
-use seawall::chaos::{ChaosConfig, ChaosHandle, ChaosLayer, Fault, Latency};
+use seawall::chaos::{Chaos, ChaosConfig, ChaosLayer, Fault, Latency};
 use seawall::classify::{Classify, Outcome};
 use seawall::fallback::{FallbackLayer, FallbackOn};
 use seawall::observe::Event;
@@ -151,7 +151,7 @@ impl Phase {
 /// whose listener the script stops and restarts.
 struct Upstream {
     addr: SocketAddr,
-    chaos: ChaosHandle<axum::response::Response>,
+    chaos: Chaos<axum::response::Response>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -160,7 +160,7 @@ impl Upstream {
     async fn start(seed: u64) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let chaos = ChaosHandle::new(
+        let chaos = Chaos::new(
             ChaosConfig::builder()
                 .name("upstream")
                 .seed(seed)

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer, OpenWait};
+use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer, OpenWait};
 use seawall::classify::GrpcStatus;
 use seawall::observe::Event;
 use seawall::resilience::ResilienceLayer;
@@ -52,7 +52,7 @@ async fn main() -> Result<(), BoxError> {
             .layer(
                 ServiceBuilder::new()
                     .layer(StatusLayer::new())
-                    .layer(CircuitBreakerLayer::new(server_breaker.clone()))
+                    .layer(BreakerLayer::new(server_breaker.clone()))
                     .into_inner(),
             )
             .add_service(health_service)

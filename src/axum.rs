@@ -11,7 +11,7 @@
 //! |---|---|
 //! | [`BreakerOpen`](crate::breaker::error::BreakerOpen) | `503 Service Unavailable`, `Retry-After` from the breaker's open wait |
 //! | `BulkheadFull`, `BudgetExhausted` | `503 Service Unavailable`, `Retry-After` (default 1 s) |
-//! | `Elapsed` | `504 Gateway Timeout` |
+//! | `Elapsed` | `504 Gateway TimeoutService` |
 //! | anything else | `500 Internal Server Error`, without the error's text unless [`expose_errors`](ErrorResponseLayer::expose_errors) |
 //!
 //! `Retry-After` is in whole seconds, rounded up (less the millisecond the
@@ -20,7 +20,7 @@
 //! ```
 //! use axum::{routing::get, Router};
 //! use seawall::axum::ErrorResponseLayer;
-//! use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer};
+//! use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer};
 //! use tower::ServiceBuilder;
 //!
 //! let breaker = Breaker::new(BreakerConfig::default());
@@ -29,7 +29,7 @@
 //!     .layer(
 //!         ServiceBuilder::new()
 //!             .layer(ErrorResponseLayer::new())
-//!             .layer(CircuitBreakerLayer::new(breaker)),
+//!             .layer(BreakerLayer::new(breaker)),
 //!     );
 //! # drop(app);
 //! ```
@@ -41,7 +41,7 @@ use http::{Response, StatusCode};
 use tower_layer::Layer;
 
 use crate::error::{find_in_chain, BoxError, ErrorKind};
-use crate::respond::{ErrorResponse, ErrorToResponse};
+use crate::respond::{ErrorResponseService, ErrorToResponse};
 
 /// The HTTP mapping of the [module docs](self), made by [`ErrorResponseLayer`].
 #[derive(Clone, Copy, Debug)]
@@ -143,10 +143,10 @@ impl Default for ErrorResponseLayer {
 }
 
 impl<S> Layer<S> for ErrorResponseLayer {
-    type Service = ErrorResponse<S, HttpMapping>;
+    type Service = ErrorResponseService<S, HttpMapping>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ErrorResponse::new(inner, self.mapping)
+        ErrorResponseService::new(inner, self.mapping)
     }
 }
 

@@ -101,7 +101,7 @@ mod http_status {
     /// Classifies `http::Response`s by status code.
     ///
     /// By default a `5xx` status is a failure and everything else a success;
-    /// `429 Too Many Requests` and `408 Request Timeout` can be counted as
+    /// `429 Too Many Requests` and `408 Request TimeoutService` can be counted as
     /// failures too. Transport errors (`Err`) are failures.
     ///
     /// ```
@@ -133,7 +133,7 @@ mod http_status {
             self
         }
 
-        /// Also count `408 Request Timeout` as a failure.
+        /// Also count `408 Request TimeoutService` as a failure.
         pub fn with_request_timeout(mut self) -> Self {
             self.request_timeout = true;
             self

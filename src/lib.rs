@@ -36,7 +36,7 @@
 //! # Quick start
 //!
 //! ```
-//! use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer};
+//! use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer};
 //! use seawall::ErrorKind;
 //! use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 //!
@@ -44,7 +44,7 @@
 //! # async fn main() -> Result<(), seawall::BoxError> {
 //! let breaker = Breaker::new(BreakerConfig::builder().name("inventory").build()?);
 //! let mut client = ServiceBuilder::new()
-//!     .layer(CircuitBreakerLayer::new(breaker.clone()))
+//!     .layer(BreakerLayer::new(breaker.clone()))
 //!     .service(service_fn(|sku: u32| async move {
 //!         Ok::<_, std::io::Error>(sku * 2)
 //!     }));
@@ -64,7 +64,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `timeout` | yes | [`timeout`]: per-attempt [`Timeout`](timeout::Timeout), request [`Deadline`](timeout::Deadline) |
+//! | `timeout` | yes | [`timeout`]: per-attempt [`TimeoutService`](timeout::TimeoutService), request [`Deadline`](timeout::Deadline) |
 //! | `retry` | yes | [`retry`]: backoff, jitter, budgets, pushback (implies `timeout`) |
 //! | `bulkhead` | yes | [`bulkhead`] |
 //! | `fallback` | yes | [`fallback`] |

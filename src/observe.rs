@@ -53,8 +53,8 @@
 //! Listeners registered on a [`Breaker`](crate::breaker::Breaker) receive an
 //! [`Event`] for every transition, rejection and recorded call; on a
 //! `Bulkhead`, for every refusal and every wait for a slot; on a
-//! `FallbackLayer`, for every fallback taken or failed; on a `ChaosHandle`,
-//! for every fault injected; on a `CanaryHandle`, for every decision, with the
+//! `FallbackLayer`, for every fallback taken or failed; on a `Chaos`,
+//! for every fault injected; on a `Canary`, for every decision, with the
 //! numbers it was made on. With no
 //! listener registered, none is built and the success path does not look for
 //! one. A listener that panics is caught; the breaker carries on.

@@ -63,14 +63,14 @@ use std::time::Duration;
 use tower::layer::util::Stack;
 use tower_layer::Layer;
 
-use crate::breaker::{Breaker, BreakerConfig, CircuitBreaker, CircuitBreakerLayer};
+use crate::breaker::{Breaker, BreakerConfig, BreakerLayer, BreakerService};
 use crate::bulkhead::{Bulkhead, BulkheadConfig, BulkheadLayer, BulkheadService};
 use crate::classify::FailOnError;
 use crate::error::ConfigError;
 use crate::retry::clone::Cloned;
 use crate::retry::policy::RetryOnError;
-use crate::retry::{Retry, RetryConfig, RetryConfigBuilder, RetryLayer};
-use crate::timeout::{Timeout, TimeoutLayer};
+use crate::retry::{RetryConfig, RetryConfigBuilder, RetryLayer, RetryService};
+use crate::timeout::{TimeoutLayer, TimeoutService};
 
 /// The per-attempt timeout when none is given: every call has a deadline.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -84,14 +84,14 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone, Debug)]
 pub struct ResilienceLayer<P = RetryOnError, R = Cloned, C = FailOnError> {
     retry: RetryLayer<P, R>,
-    breaker: CircuitBreakerLayer<C>,
+    breaker: BreakerLayer<C>,
     bulkhead: BulkheadLayer,
     timeout: TimeoutLayer,
 }
 
 /// The service a [`ResilienceLayer`] makes around `S`.
 pub type ResilienceService<S, P = RetryOnError, R = Cloned, C = FailOnError> =
-    Retry<CircuitBreaker<BulkheadService<Timeout<S>>, C>, P, R>;
+    RetryService<BreakerService<BulkheadService<TimeoutService<S>>, C>, P, R>;
 
 impl ResilienceLayer {
     /// A builder starting from the defaults: a default breaker, a bulkhead of
@@ -247,7 +247,7 @@ impl ResilienceBuilder {
         let retry = retry.attempt_timeout(timeout).build()?;
         Ok(ResilienceLayer {
             retry: RetryLayer::new(retry),
-            breaker: CircuitBreakerLayer::new(breaker),
+            breaker: BreakerLayer::new(breaker),
             bulkhead: BulkheadLayer::new(bulkhead),
             timeout: TimeoutLayer::new(timeout),
         })

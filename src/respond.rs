@@ -4,7 +4,7 @@
 //! statuses).
 //!
 //! Servers built on hyper, axum and tonic need services that never fail: an
-//! error has to be a response by the time it reaches them. [`ErrorResponse`]
+//! error has to be a response by the time it reaches them. [`ErrorResponseService`]
 //! wraps a fallible service and answers each error, including one from the
 //! inner `poll_ready`, with the response an [`ErrorToResponse`] mapping makes.
 
@@ -32,13 +32,13 @@ pub trait ErrorToResponse<B> {
 /// next call, so the service itself never fails. Made by
 /// [`axum::ErrorResponseLayer`](crate::axum::ErrorResponseLayer) or
 /// [`tonic::StatusLayer`](crate::tonic::StatusLayer).
-pub struct ErrorResponse<S, M> {
+pub struct ErrorResponseService<S, M> {
     inner: S,
     mapping: M,
     not_ready: Option<BoxError>,
 }
 
-impl<S, M> ErrorResponse<S, M> {
+impl<S, M> ErrorResponseService<S, M> {
     /// Answers `inner`'s errors with `mapping`.
     pub fn new(inner: S, mapping: M) -> Self {
         Self {
@@ -64,13 +64,13 @@ impl<S, M> ErrorResponse<S, M> {
     }
 }
 
-impl<S: Clone, M: Clone> Clone for ErrorResponse<S, M> {
+impl<S: Clone, M: Clone> Clone for ErrorResponseService<S, M> {
     fn clone(&self) -> Self {
         Self::new(self.inner.clone(), self.mapping.clone())
     }
 }
 
-impl<S: fmt::Debug, M: fmt::Debug> fmt::Debug for ErrorResponse<S, M> {
+impl<S: fmt::Debug, M: fmt::Debug> fmt::Debug for ErrorResponseService<S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ErrorResponse")
             .field("inner", &self.inner)
@@ -79,7 +79,7 @@ impl<S: fmt::Debug, M: fmt::Debug> fmt::Debug for ErrorResponse<S, M> {
     }
 }
 
-impl<S, M, Request, B> Service<Request> for ErrorResponse<S, M>
+impl<S, M, Request, B> Service<Request> for ErrorResponseService<S, M>
 where
     S: Service<Request, Response = Response<B>>,
     S::Error: Into<BoxError>,
@@ -113,7 +113,7 @@ where
 }
 
 pin_project! {
-    /// The response future of [`ErrorResponse`].
+    /// The response future of [`ErrorResponseService`].
     pub struct ResponseFuture<F, M> {
         #[pin]
         kind: Kind<F>,

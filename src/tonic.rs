@@ -35,7 +35,7 @@ use http::Response;
 use tower_layer::Layer;
 
 use crate::error::{find_in_chain, BoxError, ErrorKind};
-use crate::respond::{ErrorResponse, ErrorToResponse};
+use crate::respond::{ErrorResponseService, ErrorToResponse};
 
 /// The gRPC status for `err`, hiding the text of errors that are not seawall's.
 pub fn status_of(err: &(dyn StdError + 'static)) -> Status {
@@ -108,10 +108,10 @@ impl StatusLayer {
 }
 
 impl<S> Layer<S> for StatusLayer {
-    type Service = ErrorResponse<S, GrpcMapping>;
+    type Service = ErrorResponseService<S, GrpcMapping>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ErrorResponse::new(inner, self.mapping)
+        ErrorResponseService::new(inner, self.mapping)
     }
 }
 

@@ -11,7 +11,7 @@ use std::pin::pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use seawall::breaker::{Breaker, BreakerConfig, BreakerConfigBuilder, CircuitBreaker, State};
+use seawall::breaker::{Breaker, BreakerConfig, BreakerConfigBuilder, BreakerService, State};
 use seawall::classify::Outcome;
 use tower::Service;
 
@@ -185,7 +185,7 @@ impl Service<u32> for Immediate {
 }
 
 /// One call through `service`, polled by hand.
-fn call(service: &mut CircuitBreaker<Immediate>, cx: &mut Context<'_>, request: u32) {
+fn call(service: &mut BreakerService<Immediate>, cx: &mut Context<'_>, request: u32) {
     match service.poll_ready(cx) {
         Poll::Ready(Ok(())) => {}
         other => panic!("not ready: {other:?}"),
@@ -204,7 +204,7 @@ fn the_tower_service_does_not_allocate_when_closed() {
     let mut cx = Context::from_waker(&waker);
     for (what, config) in configs() {
         let breaker = Breaker::new(config.build().unwrap());
-        let mut service = CircuitBreaker::new(Immediate, breaker.clone());
+        let mut service = BreakerService::new(Immediate, breaker.clone());
         for i in 0..300 {
             call(&mut service, &mut cx, i);
         }
@@ -225,11 +225,11 @@ fn the_tower_service_does_not_allocate_when_closed() {
 #[cfg(feature = "chaos")]
 #[test]
 fn the_chaos_layer_does_not_allocate_unless_it_delays() {
-    use seawall::chaos::{Chaos, ChaosConfig, ChaosHandle, Fault};
+    use seawall::chaos::{Chaos, ChaosConfig, ChaosService, Fault};
 
     let waker = futures::task::noop_waker();
     let mut cx = Context::from_waker(&waker);
-    let chaos = ChaosHandle::new(
+    let chaos = Chaos::new(
         ChaosConfig::builder()
             .fault(Fault::error(0.5))
             .enabled(false)
@@ -238,7 +238,7 @@ fn the_chaos_layer_does_not_allocate_unless_it_delays() {
     );
     // Requests that are not multiples of ten only: `Immediate` then always
     // succeeds, so every error seen is injected.
-    let mut service = Chaos::new(Immediate, chaos.clone());
+    let mut service = ChaosService::new(Immediate, chaos.clone());
     let mut one_call = |request: u32| -> bool {
         assert!(matches!(service.poll_ready(&mut cx), Poll::Ready(Ok(()))));
         let request = request * 10 + 1;

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use seawall::breaker::error::BreakerOpen;
 use seawall::breaker::{
-    Breaker, BreakerConfig, CircuitBreakerLayer, HalfOpenTimeout, KeyedBreaker,
-    KeyedCircuitBreakerLayer, OpenWait, State,
+    Breaker, BreakerConfig, BreakerLayer, HalfOpenTimeout, KeyedBreaker, KeyedBreakerLayer,
+    OpenWait, State,
 };
 use seawall::classify::{Classify, FailOnError, Outcome};
 use seawall::clock::Clock;
@@ -692,7 +692,7 @@ async fn a_cancelled_closed_call_is_not_counted() {
 async fn clones_of_a_layered_service_share_one_breaker() {
     let breaker = Breaker::new(small().build().unwrap());
     let (inner, mut handle) = mock::pair::<Req, Rsp>();
-    let layered = CircuitBreakerLayer::new(breaker.clone()).layer(inner);
+    let layered = BreakerLayer::new(breaker.clone()).layer(inner);
     let mut a = mock::Spawn::new(layered.clone());
     let mut b = mock::Spawn::new(layered);
     fail(&mut a, &mut handle).await;
@@ -709,7 +709,7 @@ async fn clones_of_a_layered_service_share_one_breaker() {
 #[tokio::test(start_paused = true)]
 async fn services_made_by_one_layer_share_one_breaker() {
     let breaker = Breaker::new(small().build().unwrap());
-    let layer = CircuitBreakerLayer::new(breaker.clone());
+    let layer = BreakerLayer::new(breaker.clone());
     let (first, mut first_handle) = mock::pair::<Req, Rsp>();
     let (second, mut second_handle) = mock::pair::<Req, Rsp>();
     let mut a = mock::Spawn::new(layer.layer(first));
@@ -1122,7 +1122,7 @@ async fn the_metrics_snapshot_follows_the_states() {
 #[tokio::test(start_paused = true)]
 async fn keyed_breakers_are_isolated_per_key() {
     let breakers = KeyedBreaker::new(small().build().unwrap(), 16).unwrap();
-    let (mut svc, mut handle) = mock::spawn_layer::<Req, Rsp, _>(KeyedCircuitBreakerLayer::new(
+    let (mut svc, mut handle) = mock::spawn_layer::<Req, Rsp, _>(KeyedBreakerLayer::new(
         breakers.clone(),
         |request: &Req| *request,
     ));
@@ -1198,7 +1198,7 @@ async fn a_closure_classifier_decides_through_the_service() {
         Ok(_) => Outcome::Success,
         Err(_) => Outcome::Ignored,
     };
-    let layer = CircuitBreakerLayer::new(breaker.clone()).with_classifier(classify);
+    let layer = BreakerLayer::new(breaker.clone()).with_classifier(classify);
     let (mut svc, mut handle) = mock::spawn_layer::<Req, Rsp, _>(layer);
     let mut call = |answer: Result<Rsp, &'static str>| {
         assert_ready_ok!(svc.poll_ready());

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer, State};
+use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer, State};
 use seawall::canary::{
-    bucket_of_key, Analysis, Canary, CanaryConfig, CanaryConfigBuilder, CanaryHandle, CanaryLayer,
+    bucket_of_key, Analysis, Canary, CanaryConfig, CanaryConfigBuilder, CanaryLayer, CanaryService,
     Decision, Phase, Reason,
 };
 use seawall::clock::Clock;
@@ -84,7 +84,7 @@ struct Decided {
     analysis: Analysis,
 }
 
-fn decisions(handle: &CanaryHandle) -> Arc<Mutex<Vec<Decided>>> {
+fn decisions(handle: &Canary) -> Arc<Mutex<Vec<Decided>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     let start = Instant::now();
@@ -116,7 +116,7 @@ fn decisions(handle: &CanaryHandle) -> Arc<Mutex<Vec<Decided>>> {
 
 /// Sends a request every `gap` (plus its latency) until the rollout is over or
 /// `limit` has passed.
-async fn drive<S>(service: &mut S, handle: &CanaryHandle, gap: Duration, limit: Duration)
+async fn drive<S>(service: &mut S, handle: &Canary, gap: Duration, limit: Duration)
 where
     S: Service<u64, Response = &'static str, Error = BoxError>,
 {
@@ -131,12 +131,12 @@ where
 
 #[tokio::test(start_paused = true)]
 async fn a_healthy_candidate_reaches_full_weight_in_the_planned_time() {
-    let handle = CanaryHandle::new(config().build().unwrap());
+    let handle = Canary::new(config().build().unwrap());
     let seen = decisions(&handle);
     // Both sides fail 1% of calls and take 5 ms: the same, noise included.
     let (stable, _) = side("stable", 5 * MS, one_percent);
     let (candidate, _) = side("candidate", 5 * MS, one_percent);
-    let mut service = Canary::new(stable, candidate, handle.clone());
+    let mut service = CanaryService::new(stable, candidate, handle.clone());
 
     let start = Instant::now();
     drive(&mut service, &handle, 5 * MS, 400 * SECOND).await;
@@ -181,11 +181,11 @@ async fn five_points_more_errors_roll_back_within_one_analysis_interval() {
     // At 25% of 100 requests a second, an interval holds some 250 candidate
     // calls: enough for 5 points over 1% to stand out from the noise at the
     // default 95% confidence.
-    let handle = CanaryHandle::new(config().steps([25.0, 50.0, 100.0]).build().unwrap());
+    let handle = Canary::new(config().steps([25.0, 50.0, 100.0]).build().unwrap());
     let seen = decisions(&handle);
     let (stable, _) = side("stable", 5 * MS, one_percent);
     let (candidate, served) = side("candidate", 5 * MS, six_percent);
-    let mut service = Canary::new(stable, candidate, handle.clone());
+    let mut service = CanaryService::new(stable, candidate, handle.clone());
 
     drive(&mut service, &handle, 5 * MS, 60 * SECOND).await;
 
@@ -219,11 +219,11 @@ fn first_of_each_hundred(n: u64) -> bool {
 
 #[tokio::test(start_paused = true)]
 async fn an_early_failure_is_noise_not_a_regression() {
-    let handle = CanaryHandle::new(config().build().unwrap());
+    let handle = Canary::new(config().build().unwrap());
     let seen = decisions(&handle);
     let (stable, _) = side("stable", 5 * MS, one_percent);
     let (candidate, _) = side("candidate", 5 * MS, first_of_each_hundred);
-    let mut service = Canary::new(stable, candidate, handle.clone());
+    let mut service = CanaryService::new(stable, candidate, handle.clone());
     // At the first analysis, 1 failure in about 10 to 20 calls reads as 5 to
     // 10%: far over 1% + 2 points as measured, but well within the noise.
     drive(&mut service, &handle, 5 * MS, 400 * SECOND).await;
@@ -237,11 +237,11 @@ async fn an_early_failure_is_noise_not_a_regression() {
 
 #[tokio::test(start_paused = true)]
 async fn at_a_confidence_of_one_half_rates_are_compared_as_measured() {
-    let handle = CanaryHandle::new(config().confidence(0.5).build().unwrap());
+    let handle = Canary::new(config().confidence(0.5).build().unwrap());
     let seen = decisions(&handle);
     let (stable, _) = side("stable", 5 * MS, one_percent);
     let (candidate, _) = side("candidate", 5 * MS, first_of_each_hundred);
-    let mut service = Canary::new(stable, candidate, handle.clone());
+    let mut service = CanaryService::new(stable, candidate, handle.clone());
     drive(&mut service, &handle, 5 * MS, 400 * SECOND).await;
     assert_eq!(handle.phase(), Phase::RolledBack);
     let seen = seen.lock().unwrap();
@@ -253,11 +253,11 @@ async fn at_a_confidence_of_one_half_rates_are_compared_as_measured() {
 
 #[tokio::test(start_paused = true)]
 async fn twice_the_latency_rolls_back_within_one_analysis_interval() {
-    let handle = CanaryHandle::new(config().steps([10.0, 50.0, 100.0]).build().unwrap());
+    let handle = Canary::new(config().steps([10.0, 50.0, 100.0]).build().unwrap());
     let seen = decisions(&handle);
     let (stable, _) = side("stable", 20 * MS, never);
     let (candidate, _) = side("candidate", 40 * MS, never);
-    let mut service = Canary::new(stable, candidate, handle.clone());
+    let mut service = CanaryService::new(stable, candidate, handle.clone());
 
     drive(&mut service, &handle, 5 * MS, 60 * SECOND).await;
 
@@ -279,7 +279,7 @@ async fn twice_the_latency_rolls_back_within_one_analysis_interval() {
 async fn a_slightly_slower_candidate_within_the_ratio_is_promoted() {
     // 20% slower, under the 1.5 ratio: the same check that rolls back twice the
     // latency lets this one through.
-    let handle = CanaryHandle::new(
+    let handle = Canary::new(
         config()
             .steps([10.0, 100.0])
             .hold(20 * SECOND)
@@ -288,14 +288,14 @@ async fn a_slightly_slower_candidate_within_the_ratio_is_promoted() {
     );
     let (stable, _) = side("stable", 20 * MS, never);
     let (candidate, _) = side("candidate", 24 * MS, never);
-    let mut service = Canary::new(stable, candidate, handle.clone());
+    let mut service = CanaryService::new(stable, candidate, handle.clone());
     drive(&mut service, &handle, 5 * MS, 60 * SECOND).await;
     assert_eq!(handle.phase(), Phase::Promoted);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_candidate_whose_breaker_opens_is_rolled_back_at_once() {
-    let handle = CanaryHandle::new(config().steps([50.0, 100.0]).build().unwrap());
+    let handle = Canary::new(config().steps([50.0, 100.0]).build().unwrap());
     let seen = decisions(&handle);
     let breaker = Breaker::new(
         BreakerConfig::builder()
@@ -308,9 +308,8 @@ async fn a_candidate_whose_breaker_opens_is_rolled_back_at_once() {
     handle.watch_breaker(&breaker);
     let (stable, _) = side("stable", 5 * MS, never);
     let (inner, served) = side("candidate", 5 * MS, |n| n >= 10);
-    let candidate: Side =
-        BoxCloneService::new(CircuitBreakerLayer::new(breaker.clone()).layer(inner));
-    let mut service = Canary::new(stable, candidate, handle.clone());
+    let candidate: Side = BoxCloneService::new(BreakerLayer::new(breaker.clone()).layer(inner));
+    let mut service = CanaryService::new(stable, candidate, handle.clone());
 
     let start = Instant::now();
     let mut request = 0;
@@ -363,13 +362,13 @@ impl Component for Switch {
 
 #[tokio::test(start_paused = true)]
 async fn a_candidate_component_going_down_rolls_back_at_the_next_analysis() {
-    let handle = CanaryHandle::new(config().steps([50.0, 100.0]).build().unwrap());
+    let handle = Canary::new(config().steps([50.0, 100.0]).build().unwrap());
     let seen = decisions(&handle);
     let up = Arc::new(AtomicBool::new(true));
     handle.watch_component(Switch(up.clone()));
     let (stable, _) = side("stable", 5 * MS, never);
     let (candidate, _) = side("candidate", 5 * MS, never);
-    let mut service = Canary::new(stable, candidate, handle.clone());
+    let mut service = CanaryService::new(stable, candidate, handle.clone());
 
     drive(&mut service, &handle, 5 * MS, 25 * SECOND).await;
     assert_eq!(handle.phase(), Phase::Running, "healthy so far");
@@ -384,11 +383,11 @@ async fn a_candidate_component_going_down_rolls_back_at_the_next_analysis() {
 
 #[tokio::test(start_paused = true)]
 async fn pause_resume_promote_and_roll_back_by_hand() {
-    let handle = CanaryHandle::new(config().steps([10.0, 50.0, 100.0]).build().unwrap());
+    let handle = Canary::new(config().steps([10.0, 50.0, 100.0]).build().unwrap());
     let seen = decisions(&handle);
     let (stable, _) = side("stable", 5 * MS, never);
     let (candidate, _) = side("candidate", 5 * MS, never);
-    let mut service = Canary::new(stable, candidate, handle.clone());
+    let mut service = CanaryService::new(stable, candidate, handle.clone());
 
     assert!(handle.pause());
     assert!(!handle.pause(), "already paused");
@@ -436,7 +435,7 @@ async fn pause_resume_promote_and_roll_back_by_hand() {
 
 #[tokio::test(start_paused = true)]
 async fn the_ticker_promotes_without_traffic_only_once_requests_suffice() {
-    let handle = CanaryHandle::new(
+    let handle = Canary::new(
         config()
             .steps([50.0, 100.0])
             .hold(10 * SECOND)
@@ -449,7 +448,7 @@ async fn the_ticker_promotes_without_traffic_only_once_requests_suffice() {
     let ticker = handle.spawn_ticker();
     let (stable, _) = side("stable", MS, never);
     let (candidate, _) = side("candidate", MS, never);
-    let mut service = Canary::new(stable, candidate, handle.clone());
+    let mut service = CanaryService::new(stable, candidate, handle.clone());
     // No traffic: the hold passes, but too few requests to promote.
     tokio::time::sleep(30 * SECOND).await;
     assert_eq!(handle.step(), 0);
@@ -471,10 +470,10 @@ async fn the_ticker_promotes_without_traffic_only_once_requests_suffice() {
 
 #[tokio::test]
 async fn only_sides_that_were_polled_ready_are_called() {
-    let handle = CanaryHandle::new(config().steps([50.0, 100.0]).build().unwrap());
+    let handle = Canary::new(config().steps([50.0, 100.0]).build().unwrap());
     let (stable, mut stable_handle) = mock::pair::<u64, &'static str>();
     let (candidate, mut candidate_handle) = mock::pair::<u64, &'static str>();
-    let mut service = mock::Spawn::new(Canary::new(stable, candidate, handle.clone()));
+    let mut service = mock::Spawn::new(CanaryService::new(stable, candidate, handle.clone()));
 
     // At 50% both sides may be chosen: both must be ready.
     stable_handle.allow(1);
@@ -499,11 +498,11 @@ async fn only_sides_that_were_polled_ready_are_called() {
 
 #[tokio::test]
 async fn a_candidate_that_fails_to_get_ready_is_rolled_back() {
-    let handle = CanaryHandle::new(config().steps([50.0, 100.0]).build().unwrap());
+    let handle = Canary::new(config().steps([50.0, 100.0]).build().unwrap());
     let seen = decisions(&handle);
     let (stable, mut stable_handle) = mock::pair::<u64, &'static str>();
     let (candidate, mut candidate_handle) = mock::pair::<u64, &'static str>();
-    let mut service = mock::Spawn::new(Canary::new(stable, candidate, handle.clone()));
+    let mut service = mock::Spawn::new(CanaryService::new(stable, candidate, handle.clone()));
     stable_handle.allow(1);
     candidate_handle.send_error("candidate is gone");
     // The stable side takes over; the candidate's error is not the caller's.
@@ -517,7 +516,7 @@ async fn a_candidate_that_fails_to_get_ready_is_rolled_back() {
 
 #[tokio::test]
 async fn the_health_registry_reports_the_rollout() {
-    let handle = CanaryHandle::new(config().steps([25.0, 100.0]).build().unwrap());
+    let handle = Canary::new(config().steps([25.0, 100.0]).build().unwrap());
     let health = HealthRegistry::new();
     health.register_canary(&handle, Criticality::non_critical());
     health.mark_started();
@@ -558,7 +557,7 @@ fn metrics_show_the_weight_and_count_decisions() {
     let snapshotter = recorder.snapshotter();
     metrics::with_local_recorder(&recorder, || {
         let (clock, _) = Clock::manual();
-        let handle = CanaryHandle::new(config().steps([5.0, 50.0]).clock(clock).build().unwrap());
+        let handle = Canary::new(config().steps([5.0, 50.0]).clock(clock).build().unwrap());
         handle.promote();
         handle.pause();
         handle.resume();
@@ -628,14 +627,17 @@ fn bad_configurations_are_refused() {
 
 /// A canary held at `percent`, on a clock that never moves (so no analysis
 /// ever runs), over two sides that answer their name at once.
-fn held_at(percent: f64) -> (Canary<Side, Side>, CanaryHandle) {
+fn held_at(percent: f64) -> (CanaryService<Side, Side>, Canary) {
     let (clock, _) = Clock::manual();
-    let handle = CanaryHandle::new(config().steps([percent]).clock(clock).build().unwrap());
+    let handle = Canary::new(config().steps([percent]).clock(clock).build().unwrap());
     let stable = BoxCloneService::new(service_fn(|_: u64| async { Ok::<_, BoxError>("stable") }));
     let candidate = BoxCloneService::new(service_fn(|_: u64| async {
         Ok::<_, BoxError>("candidate")
     }));
-    (Canary::new(stable, candidate, handle.clone()), handle)
+    (
+        CanaryService::new(stable, candidate, handle.clone()),
+        handle,
+    )
 }
 
 fn call_now<S: Service<u64, Response = &'static str, Error = BoxError>>(
@@ -706,7 +708,7 @@ mod end_to_end {
     use super::*;
     use axum::http::StatusCode;
     use axum::routing::get;
-    use seawall::chaos::{ChaosConfig, ChaosHandle, ChaosLayer, Fault};
+    use seawall::chaos::{Chaos, ChaosConfig, ChaosLayer, Fault};
     use seawall::classify::Outcome;
 
     /// Serves `app` on an ephemeral port of 127.0.0.1; its base URL.
@@ -746,7 +748,7 @@ mod end_to_end {
         // which answers 30% of its requests with a 500 (seeded, reproducible).
         let candidate_hits = Arc::new(AtomicU64::new(0));
         let hits = candidate_hits.clone();
-        let chaos = ChaosHandle::new(
+        let chaos = Chaos::new(
             ChaosConfig::builder()
                 .name("candidate")
                 .seed(3)
@@ -769,7 +771,7 @@ mod end_to_end {
         )
         .await;
 
-        let handle = CanaryHandle::new(
+        let handle = Canary::new(
             CanaryConfig::builder()
                 .name("test")
                 .steps([50.0, 100.0])
@@ -790,7 +792,7 @@ mod end_to_end {
             Ok(_) => Outcome::Success,
             Err(_) => Outcome::Failure,
         };
-        let mut router = Canary::new(
+        let mut router = CanaryService::new(
             upstream(client.clone(), stable),
             upstream(client, candidate),
             handle.clone(),
@@ -850,7 +852,7 @@ const MS: Duration = Duration::from_millis(1);
 #[tokio::test]
 async fn the_layer_wraps_the_stable_service() {
     let (clock, _) = Clock::manual();
-    let handle = CanaryHandle::new(config().steps([100.0]).clock(clock).build().unwrap());
+    let handle = Canary::new(config().steps([100.0]).clock(clock).build().unwrap());
     let candidate = BoxCloneService::new(service_fn(|_: u64| async {
         Ok::<_, BoxError>("candidate")
     }));
@@ -880,7 +882,7 @@ fn threads_racing_to_end_a_step_make_one_decision() {
     // Four threads move one manual clock, so a call's measured latency is
     // whatever the others advanced meanwhile: latency is noise here, and only
     // the race to end a step is under test.
-    let handle = CanaryHandle::new(
+    let handle = Canary::new(
         config()
             .steps([10.0, 50.0, 100.0])
             .hold(10 * SECOND)
@@ -909,7 +911,7 @@ fn threads_racing_to_end_a_step_make_one_decision() {
     let candidate = BoxCloneService::new(service_fn(|_: u64| async {
         Ok::<_, BoxError>("candidate")
     }));
-    let service = Canary::new(stable, candidate, handle.clone());
+    let service = CanaryService::new(stable, candidate, handle.clone());
     let threads: Vec<_> = (0..4)
         .map(|_| {
             let mut service = service.clone();
@@ -942,10 +944,10 @@ fn threads_racing_to_end_a_step_make_one_decision() {
 
 #[tokio::test(start_paused = true)]
 async fn a_call_admitted_under_an_earlier_step_is_not_counted_in_the_next() {
-    let handle = CanaryHandle::new(config().steps([100.0]).build().unwrap());
+    let handle = Canary::new(config().steps([100.0]).build().unwrap());
     let (stable, _) = side("stable", MS, never);
     let (candidate, _) = side("candidate", 30 * SECOND, |_| true);
-    let mut service = Canary::new(stable, candidate, handle.clone());
+    let mut service = CanaryService::new(stable, candidate, handle.clone());
     // A slow failing call starts at 100%, then the step is paused (a new
     // generation) before it ends.
     let slow = service.ready().await.unwrap().call(0);

@@ -7,9 +7,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer, State};
+use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer, State};
 use seawall::chaos::error::InjectedFault;
-use seawall::chaos::{Chaos, ChaosConfig, ChaosHandle, ChaosLayer, Fault, Latency};
+use seawall::chaos::{Chaos, ChaosConfig, ChaosLayer, ChaosService, Fault, Latency};
 use seawall::{BoxError, ErrorKind};
 use tokio::time::Instant;
 use tokio_test::{assert_pending, assert_ready_err, assert_ready_ok};
@@ -38,8 +38,8 @@ fn dependency() -> Echo {
     }))
 }
 
-fn handle(seed: u64, faults: Vec<Fault<&'static str>>) -> ChaosHandle<&'static str> {
-    ChaosHandle::new(
+fn handle(seed: u64, faults: Vec<Fault<&'static str>>) -> Chaos<&'static str> {
+    Chaos::new(
         ChaosConfig::builder()
             .name("test")
             .seed(seed)
@@ -66,7 +66,7 @@ where
     }
 }
 
-async fn run(chaos: &ChaosHandle<&'static str>, calls: u64) -> Vec<Seen> {
+async fn run(chaos: &Chaos<&'static str>, calls: u64) -> Vec<Seen> {
     let mut service = ChaosLayer::new(chaos.clone()).layer(dependency());
     let mut seen = Vec::with_capacity(calls as usize);
     for request in 0..calls {
@@ -218,7 +218,7 @@ async fn injected_latency_is_exact_in_virtual_time() {
 
 #[tokio::test(start_paused = true)]
 async fn the_handle_switches_and_reconfigures_every_clone() {
-    let chaos = ChaosHandle::new(
+    let chaos = Chaos::new(
         ChaosConfig::builder()
             .fault(Fault::error(1.0))
             .enabled(false)
@@ -253,7 +253,7 @@ async fn the_handle_switches_and_reconfigures_every_clone() {
 
 #[tokio::test(start_paused = true)]
 async fn switched_off_it_passes_everything_through_untouched() {
-    let chaos = ChaosHandle::new(
+    let chaos = Chaos::new(
         ChaosConfig::builder()
             .fault(Fault::error(0.5))
             .fault(Fault::response(0.5, || "canned"))
@@ -339,7 +339,7 @@ async fn injected_errors_trip_a_breaker_at_the_configured_rate() {
     for (threshold, opens) in [(0.25, true), (0.40, false)] {
         let breaker = breaker(threshold);
         let mut client = ServiceBuilder::new()
-            .layer(CircuitBreakerLayer::new(breaker.clone()))
+            .layer(BreakerLayer::new(breaker.clone()))
             .layer(ChaosLayer::new(handle(9, vec![Fault::error(0.30)])))
             .service(dependency());
         let mut calls = 0;
@@ -443,7 +443,7 @@ async fn a_real_axum_server_answers_injected_503s() {
             .build()
             .unwrap()
     };
-    let chaos = ChaosHandle::new(config());
+    let chaos = Chaos::new(config());
     let app = Router::new()
         .route("/orders", get(|| async { "orders" }))
         .layer(
@@ -475,8 +475,8 @@ async fn a_real_axum_server_answers_injected_503s() {
     }
     // One draw per request, in order: the same seed replayed in-process
     // predicts exactly which requests were refused.
-    let replay = ChaosHandle::new(config());
-    let mut local = Chaos::new(
+    let replay = Chaos::new(config());
+    let mut local = ChaosService::new(
         service_fn(|_: ()| async {
             Ok::<_, std::convert::Infallible>(Response::new(Body::from("orders")))
         }),

@@ -7,7 +7,7 @@ use std::error::Error as StdError;
 use std::sync::{Arc, Mutex};
 
 use seawall::breaker::error::BreakerOpen;
-use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer};
+use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer};
 use seawall::bulkhead::error::BulkheadFull;
 use seawall::bulkhead::{Bulkhead, BulkheadConfig, BulkheadLayer};
 use seawall::fallback::error::{FailedResponse, FallbackFailed};
@@ -63,7 +63,7 @@ async fn value_answers_for_an_open_breaker_and_is_marked() {
                 .marked(mark_stale)
                 .on_event(move |event: &Event<'_>| log.lock().unwrap().push(format!("{event:?}"))),
         )
-        .layer(CircuitBreakerLayer::new(breaker.clone()))
+        .layer(BreakerLayer::new(breaker.clone()))
         .service(inner);
 
     // Closed: the real answer, unmarked.
@@ -277,7 +277,7 @@ async fn a_full_bulkhead_is_covered_and_not_counted_by_the_breaker() {
     let (inner, mut handle) = mock::pair::<u32, Quote>();
     let service = ServiceBuilder::new()
         .layer(FallbackLayer::value(quote(0)).marked(mark_stale))
-        .layer(CircuitBreakerLayer::new(breaker.clone()))
+        .layer(BreakerLayer::new(breaker.clone()))
         .layer(BulkheadLayer::new(bulkhead.clone()))
         .service(inner);
     let mut first = service.clone();

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use seawall::breaker::{
-    Breaker, BreakerConfig, CircuitBreaker, CircuitBreakerLayer, KeyedBreaker, OpenWait, State,
+    Breaker, BreakerConfig, BreakerLayer, BreakerService, KeyedBreaker, OpenWait, State,
 };
 use seawall::bulkhead::{Bulkhead, BulkheadConfig, BulkheadLayer, BulkheadService};
 use seawall::classify::Outcome;
@@ -169,7 +169,7 @@ async fn a_panicking_inner_service_never_leaks_a_probe() {
         half_open(&breaker).await;
         for _ in 0..PROBES + 1 {
             // A service dropped after a panic, as a panicking task drops its own.
-            let mut service = CircuitBreaker::new(Panicky { at }, breaker.clone());
+            let mut service = BreakerService::new(Panicky { at }, breaker.clone());
             call_panics(&mut service).await;
         }
         assert_eq!(breaker.state(), State::HalfOpen, "{at:?}");
@@ -190,7 +190,7 @@ async fn a_panicking_inner_service_never_leaks_a_probe() {
 async fn a_kept_service_holds_its_admission_until_dropped() {
     let breaker = breaker();
     half_open(&breaker).await;
-    let mut service = CircuitBreaker::new(
+    let mut service = BreakerService::new(
         Panicky {
             at: PanicIn::PollReady,
         },
@@ -262,7 +262,7 @@ async fn a_panicking_classifier_counts_as_ignored() {
         Outcome::Failure
     };
     let (inner, mut handle) = mock::pair::<&'static str, &'static str>();
-    let mut service = CircuitBreaker::with_classifier(inner, breaker.clone(), classify);
+    let mut service = BreakerService::with_classifier(inner, breaker.clone(), classify);
 
     // Closed: a panic in classification leaves the window as it was.
     handle.allow(10);
@@ -317,7 +317,7 @@ async fn panicking_listeners_disturb_nothing() {
                     counter.fetch_add(1, Ordering::Relaxed);
                 }),
         )
-        .layer(CircuitBreakerLayer::new(breaker.clone()))
+        .layer(BreakerLayer::new(breaker.clone()))
         .layer(BulkheadLayer::new(bulkhead.clone()))
         .service(inner);
     handle.allow(100);
@@ -431,7 +431,7 @@ async fn a_panicking_fallback_poisons_nothing() {
             })
             .on(FallbackOn::default().any_error()),
         )
-        .layer(CircuitBreakerLayer::new(breaker.clone()))
+        .layer(BreakerLayer::new(breaker.clone()))
         .layer(BulkheadLayer::new(bulkhead.clone()))
         .service(inner);
     handle.allow(100);
@@ -505,7 +505,7 @@ async fn a_call_dropped_at_any_stage_leaves_consistent_counts() {
                 })
                 .on(FallbackOn::default().any_error()),
             )
-            .layer(CircuitBreakerLayer::new(breaker.clone()))
+            .layer(BreakerLayer::new(breaker.clone()))
             .layer(BulkheadLayer::new(bulkhead.clone()))
             .service(inner);
         half_open(&breaker).await;

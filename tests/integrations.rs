@@ -12,7 +12,7 @@ use axum::Router;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use seawall::axum::ErrorResponseLayer;
-use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer, OpenWait};
+use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer, OpenWait};
 use seawall::bulkhead::{Bulkhead, BulkheadConfig, BulkheadLayer};
 use seawall::tonic::StatusLayer;
 use tonic_health::pb::health_client::HealthClient;
@@ -73,7 +73,7 @@ async fn an_open_breaker_is_503_with_the_open_wait_as_retry_after() {
         .layer(
             ServiceBuilder::new()
                 .layer(ErrorResponseLayer::new())
-                .layer(CircuitBreakerLayer::new(breaker.clone())),
+                .layer(BreakerLayer::new(breaker.clone())),
         );
     let (status, retry_after, body) = get_path(app.clone(), "/orders").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -203,7 +203,7 @@ async fn a_real_axum_server_answers_reqwest_with_503_and_retry_after() {
         .layer(
             ServiceBuilder::new()
                 .layer(ErrorResponseLayer::new())
-                .layer(CircuitBreakerLayer::new(breaker.clone())),
+                .layer(BreakerLayer::new(breaker.clone())),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -288,7 +288,7 @@ async fn tonic_clients_see_unavailable_and_resource_exhausted() {
     let pool = bulkhead(4);
     let layers = ServiceBuilder::new()
         .layer(StatusLayer::new())
-        .layer(CircuitBreakerLayer::new(breaker.clone()))
+        .layer(BreakerLayer::new(breaker.clone()))
         .layer(BulkheadLayer::new(pool.clone()))
         .into_inner();
     let (mut client, server) = grpc_server(layers).await;

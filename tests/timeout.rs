@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer, State};
+use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer, State};
 use seawall::classify::{Classify, FailOnError, Outcome};
-use seawall::timeout::{Deadline, Timeout, TimeoutLayer};
+use seawall::timeout::{Deadline, TimeoutLayer, TimeoutService};
 use seawall::{BoxError, ErrorKind};
 use tokio::time::{advance, Instant};
 use tokio_test::{assert_pending, assert_ready, task};
@@ -37,7 +37,7 @@ fn hanging(
 
 #[tokio::test(start_paused = true)]
 async fn a_quick_answer_passes() {
-    let mut service = Timeout::new(
+    let mut service = TimeoutService::new(
         service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x * 2) }),
         Duration::from_secs(1),
     );
@@ -47,7 +47,7 @@ async fn a_quick_answer_passes() {
 #[tokio::test(start_paused = true)]
 async fn a_hang_fails_with_elapsed_at_the_timeout_and_drops_the_inner_future() {
     let dropped = Arc::new(AtomicBool::new(false));
-    let mut service = Timeout::new(hanging(dropped.clone()), Duration::from_millis(500));
+    let mut service = TimeoutService::new(hanging(dropped.clone()), Duration::from_millis(500));
     let mut call = task::spawn(service.ready().await.unwrap().call(1));
 
     assert_pending!(call.poll());
@@ -69,7 +69,7 @@ async fn a_hang_fails_with_elapsed_at_the_timeout_and_drops_the_inner_future() {
 
 #[tokio::test(start_paused = true)]
 async fn the_inner_error_passes_through() {
-    let mut service = Timeout::new(
+    let mut service = TimeoutService::new(
         service_fn(|_: u32| async { Err::<u32, _>(std::io::Error::other("refused")) }),
         Duration::from_secs(1),
     );
@@ -81,7 +81,7 @@ async fn the_inner_error_passes_through() {
 #[tokio::test(start_paused = true)]
 async fn the_timer_starts_at_call_not_at_construction() {
     let dropped = Arc::new(AtomicBool::new(false));
-    let mut service = Timeout::new(hanging(dropped), Duration::from_secs(1));
+    let mut service = TimeoutService::new(hanging(dropped), Duration::from_secs(1));
     advance(Duration::from_secs(5)).await;
     let mut call = task::spawn(service.ready().await.unwrap().call(1));
     assert_pending!(call.poll());
@@ -265,7 +265,7 @@ async fn a_closure_reads_the_deadline_of_a_custom_request() {
     struct Job {
         deadline: Deadline,
     }
-    let mut service = Timeout::with_deadlines(
+    let mut service = TimeoutService::with_deadlines(
         service_fn(|_: Job| pending::<Result<(), BoxError>>()),
         Duration::from_secs(60),
         |job: &Job| Some(job.deadline),
@@ -302,7 +302,7 @@ async fn a_breaker_outside_the_timeout_counts_timeouts_as_failures() {
     );
     let dropped = Arc::new(AtomicBool::new(false));
     let mut service = ServiceBuilder::new()
-        .layer(CircuitBreakerLayer::new(breaker.clone()))
+        .layer(BreakerLayer::new(breaker.clone()))
         .layer(TimeoutLayer::new(Duration::from_millis(100)))
         .service(hanging(dropped));
     for _ in 0..2 {

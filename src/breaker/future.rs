@@ -10,10 +10,10 @@ use crate::classify::Classify;
 use crate::error::BoxError;
 
 use super::error::BreakerOpen;
-use super::Permit;
+use super::BreakerPermit;
 
 pin_project! {
-    /// The response future of [`CircuitBreaker`](super::CircuitBreaker).
+    /// The response future of [`BreakerService`](super::BreakerService).
     ///
     /// # Cancel safety
     ///
@@ -34,11 +34,11 @@ pin_project! {
         Called {
             #[pin]
             future: F,
-            // Recorded in place (`Permit::finish`) rather than taken out of an
+            // Recorded in place (`BreakerPermit::finish`) rather than taken out of an
             // `Option`: the permit was written just before in `call`, and copying
             // it out whole right away reads it back with wider loads than it was
             // stored with, which stalls.
-            permit: Permit,
+            permit: BreakerPermit,
             classifier: C,
         },
     }
@@ -51,7 +51,7 @@ impl<F, C> ResponseFuture<F, C> {
         }
     }
 
-    pub(crate) fn called(future: F, permit: Permit, classifier: C) -> Self {
+    pub(crate) fn called(future: F, permit: BreakerPermit, classifier: C) -> Self {
         Self {
             kind: Kind::Called {
                 future,

@@ -110,27 +110,27 @@ impl<K: Hash + Eq + Clone + fmt::Display> KeyedBreaker<K> {
     }
 }
 
-/// Wraps services in a [`KeyedCircuitBreaker`].
+/// Wraps services in a [`KeyedBreakerService`].
 ///
 /// ```
-/// use seawall::breaker::{BreakerConfig, KeyedBreaker, KeyedCircuitBreakerLayer};
+/// use seawall::breaker::{BreakerConfig, KeyedBreaker, KeyedBreakerLayer};
 /// use tower::{ServiceBuilder, service_fn};
 ///
 /// let breakers: KeyedBreaker<String> = KeyedBreaker::new(BreakerConfig::default(), 256)?;
 /// let service = ServiceBuilder::new()
-///     .layer(KeyedCircuitBreakerLayer::new(breakers, |host: &String| host.clone()))
+///     .layer(KeyedBreakerLayer::new(breakers, |host: &String| host.clone()))
 ///     .service(service_fn(|host: String| async move { Ok::<_, std::io::Error>(host) }));
 /// # drop(service);
 /// # Ok::<(), seawall::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct KeyedCircuitBreakerLayer<K, F, C = FailOnError> {
+pub struct KeyedBreakerLayer<K, F, C = FailOnError> {
     breakers: KeyedBreaker<K>,
     key: F,
     classifier: C,
 }
 
-impl<K, F> KeyedCircuitBreakerLayer<K, F> {
+impl<K, F> KeyedBreakerLayer<K, F> {
     /// A layer that picks each request's breaker by `key(&request)`.
     pub fn new(breakers: KeyedBreaker<K>, key: F) -> Self {
         Self {
@@ -141,10 +141,10 @@ impl<K, F> KeyedCircuitBreakerLayer<K, F> {
     }
 }
 
-impl<K, F, C> KeyedCircuitBreakerLayer<K, F, C> {
+impl<K, F, C> KeyedBreakerLayer<K, F, C> {
     /// Classifies results with `classifier` instead.
-    pub fn with_classifier<C2>(self, classifier: C2) -> KeyedCircuitBreakerLayer<K, F, C2> {
-        KeyedCircuitBreakerLayer {
+    pub fn with_classifier<C2>(self, classifier: C2) -> KeyedBreakerLayer<K, F, C2> {
+        KeyedBreakerLayer {
             breakers: self.breakers,
             key: self.key,
             classifier,
@@ -152,11 +152,11 @@ impl<K, F, C> KeyedCircuitBreakerLayer<K, F, C> {
     }
 }
 
-impl<S, K, F: Clone, C: Clone> Layer<S> for KeyedCircuitBreakerLayer<K, F, C> {
-    type Service = KeyedCircuitBreaker<S, K, F, C>;
+impl<S, K, F: Clone, C: Clone> Layer<S> for KeyedBreakerLayer<K, F, C> {
+    type Service = KeyedBreakerService<S, K, F, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        KeyedCircuitBreaker {
+        KeyedBreakerService {
             inner,
             breakers: self.breakers.clone(),
             key: self.key.clone(),
@@ -171,21 +171,21 @@ impl<S, K, F: Clone, C: Clone> Layer<S> for KeyedCircuitBreakerLayer<K, F, C> {
 /// service and `call` asks the key's breaker; a refused call never reaches the
 /// inner service.
 #[derive(Clone, Debug)]
-pub struct KeyedCircuitBreaker<S, K, F, C = FailOnError> {
+pub struct KeyedBreakerService<S, K, F, C = FailOnError> {
     inner: S,
     breakers: KeyedBreaker<K>,
     key: F,
     classifier: C,
 }
 
-impl<S, K, F, C> KeyedCircuitBreaker<S, K, F, C> {
+impl<S, K, F, C> KeyedBreakerService<S, K, F, C> {
     /// The breakers, one per key.
     pub fn breakers(&self) -> &KeyedBreaker<K> {
         &self.breakers
     }
 }
 
-impl<S, K, F, C, Request> Service<Request> for KeyedCircuitBreaker<S, K, F, C>
+impl<S, K, F, C, Request> Service<Request> for KeyedBreakerService<S, K, F, C>
 where
     S: Service<Request>,
     S::Error: Into<BoxError>,

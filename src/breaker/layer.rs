@@ -2,32 +2,32 @@ use tower_layer::Layer;
 
 use crate::classify::FailOnError;
 
-use super::{Breaker, CircuitBreaker};
+use super::{Breaker, BreakerService};
 
-/// Wraps services in a [`CircuitBreaker`] that shares one [`Breaker`].
+/// Wraps services in a [`BreakerService`] that shares one [`Breaker`].
 ///
 /// Every service the layer makes, and every clone of those, shares the same
 /// breaker: the failure rate is the dependency's, whoever calls it.
 ///
 /// ```
-/// use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer};
+/// use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer};
 /// use tower::{ServiceBuilder, service_fn};
 ///
 /// let breaker = Breaker::new(BreakerConfig::default());
 /// let service = ServiceBuilder::new()
-///     .layer(CircuitBreakerLayer::new(breaker.clone()))
+///     .layer(BreakerLayer::new(breaker.clone()))
 ///     .service(service_fn(|name: String| async move {
 ///         Ok::<_, std::io::Error>(format!("hello, {name}"))
 ///     }));
 /// # drop(service);
 /// ```
 #[derive(Clone, Debug)]
-pub struct CircuitBreakerLayer<C = FailOnError> {
+pub struct BreakerLayer<C = FailOnError> {
     breaker: Breaker,
     classifier: C,
 }
 
-impl CircuitBreakerLayer {
+impl BreakerLayer {
     /// A layer over `breaker` with the default classifier ([`FailOnError`]).
     pub fn new(breaker: Breaker) -> Self {
         Self {
@@ -37,10 +37,10 @@ impl CircuitBreakerLayer {
     }
 }
 
-impl<C> CircuitBreakerLayer<C> {
+impl<C> BreakerLayer<C> {
     /// Classifies results with `classifier` instead.
-    pub fn with_classifier<C2>(self, classifier: C2) -> CircuitBreakerLayer<C2> {
-        CircuitBreakerLayer {
+    pub fn with_classifier<C2>(self, classifier: C2) -> BreakerLayer<C2> {
+        BreakerLayer {
             breaker: self.breaker,
             classifier,
         }
@@ -52,10 +52,10 @@ impl<C> CircuitBreakerLayer<C> {
     }
 }
 
-impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
-    type Service = CircuitBreaker<S, C>;
+impl<S, C: Clone> Layer<S> for BreakerLayer<C> {
+    type Service = BreakerService<S, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CircuitBreaker::with_classifier(inner, self.breaker.clone(), self.classifier.clone())
+        BreakerService::with_classifier(inner, self.breaker.clone(), self.classifier.clone())
     }
 }

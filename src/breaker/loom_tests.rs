@@ -17,7 +17,7 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread::{self, JoinHandle};
 
 use super::state::Admission;
-use super::{Breaker, BreakerConfig, BreakerConfigBuilder, OpenWait, Permit, State};
+use super::{Breaker, BreakerConfig, BreakerConfigBuilder, BreakerPermit, OpenWait, State};
 use crate::classify::Outcome;
 use crate::clock::{Clock, ManualClock};
 use crate::observe::Event;
@@ -91,9 +91,9 @@ impl Transitions {
 /// Probes held at this moment, per half-open generation (generations in these
 /// models stay far below the length).
 #[derive(Clone)]
-struct InFlight(loom::sync::Arc<[AtomicUsize; 8]>);
+struct InFlightService(loom::sync::Arc<[AtomicUsize; 8]>);
 
-impl InFlight {
+impl InFlightService {
     fn new() -> Self {
         Self(loom::sync::Arc::new(std::array::from_fn(|_| {
             AtomicUsize::new(0)
@@ -102,7 +102,7 @@ impl InFlight {
 
     /// Holds `permit` for a moment if it is a probe, checking that no more than
     /// `permitted` probes of its generation are held at once.
-    fn hold(&self, permit: &Permit, permitted: usize) {
+    fn hold(&self, permit: &BreakerPermit, permitted: usize) {
         if permit.admission() != Admission::Probe {
             return;
         }
@@ -124,7 +124,12 @@ impl InFlight {
 
 /// Asks for a permit; a probe is held while its in-flight count is checked,
 /// then `outcome` is recorded, or the permit is dropped (cancelled) for `None`.
-fn attempt(breaker: &Breaker, in_flight: &InFlight, permitted: usize, outcome: Option<Outcome>) {
+fn attempt(
+    breaker: &Breaker,
+    in_flight: &InFlightService,
+    permitted: usize,
+    outcome: Option<Outcome>,
+) {
     if let Ok(permit) = breaker.try_acquire() {
         in_flight.hold(&permit, permitted);
         match outcome {
@@ -143,7 +148,7 @@ fn assert_not_wedged(breaker: &Breaker, permitted: u64) {
         let (in_flight, completed) = breaker.core().probe_counts();
         assert_eq!(in_flight, 0, "a probe permit was lost");
         assert!(completed < permitted, "half-open decided nothing");
-        let probes: Vec<Permit> = (completed..permitted)
+        let probes: Vec<BreakerPermit> = (completed..permitted)
             .map(|_| breaker.try_acquire().expect("a free probe slot"))
             .collect();
         assert!(
@@ -151,7 +156,7 @@ fn assert_not_wedged(breaker: &Breaker, permitted: u64) {
             "half-open admitted a non-probe"
         );
         assert!(breaker.try_acquire().is_err(), "more probes than permitted");
-        probes.into_iter().for_each(Permit::success);
+        probes.into_iter().for_each(BreakerPermit::success);
         assert_eq!(
             breaker.state(),
             State::Closed,
@@ -176,7 +181,7 @@ fn half_open_race(permitted: u32, race_the_move: bool, outcomes: &'static [Optio
             drop(breaker.try_acquire().expect("half-open"));
             assert_eq!(breaker.state(), State::HalfOpen);
         }
-        let in_flight = InFlight::new();
+        let in_flight = InFlightService::new();
         let threads: Vec<_> = outcomes
             .iter()
             .enumerate()
@@ -222,7 +227,7 @@ fn loom_half_open_probe_slots_stay_in_their_generation() {
     loom::model(|| {
         let (breaker, hand) = breaker(|b| b.permitted_calls_in_half_open(1));
         open_and_expire(&breaker, &hand);
-        let in_flight = InFlight::new();
+        let in_flight = InFlightService::new();
         let again = {
             let (breaker, in_flight) = (breaker.clone(), in_flight.clone());
             spawn(1, move || {
@@ -327,7 +332,7 @@ fn loom_cancelled_probes_race_success_and_reset() {
         // the probes rather than over the move to half-open.
         drop(breaker.try_acquire().expect("half-open"));
         assert_eq!(breaker.state(), State::HalfOpen);
-        let in_flight = InFlight::new();
+        let in_flight = InFlightService::new();
         let cancel = {
             let (breaker, in_flight) = (breaker.clone(), in_flight.clone());
             spawn(1, move || attempt(&breaker, &in_flight, 2, None))

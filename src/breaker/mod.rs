@@ -69,7 +69,7 @@
 //!
 //! # Without tower
 //!
-//! [`Breaker::try_acquire`] gives a [`Permit`] or a rejection; the permit
+//! [`Breaker::try_acquire`] gives a [`BreakerPermit`] or a rejection; the permit
 //! records the outcome. [`Breaker::call`] wraps any future.
 //!
 //! ```
@@ -112,8 +112,8 @@ use crate::observe::Event;
 pub use self::config::{
     BreakerConfig, BreakerConfigBuilder, HalfOpenTimeout, OpenWait, SlidingWindow,
 };
-pub use self::keyed::{KeyedBreaker, KeyedCircuitBreaker, KeyedCircuitBreakerLayer};
-pub use self::layer::CircuitBreakerLayer;
+pub use self::keyed::{KeyedBreaker, KeyedBreakerLayer, KeyedBreakerService};
+pub use self::layer::BreakerLayer;
 
 use self::error::BreakerOpen;
 use self::future::ResponseFuture;
@@ -210,7 +210,7 @@ pub struct BreakerMetrics {
 /// [`metrics`](Self::metrics), [`on_event`](Self::on_event)) and takes manual
 /// control ([`reset`](Self::reset), [`force_open`](Self::force_open),
 /// [`disable`](Self::disable), [`metrics_only`](Self::metrics_only)). Wrap a
-/// tower service with [`CircuitBreakerLayer`].
+/// tower service with [`BreakerLayer`].
 ///
 /// # Clone
 ///
@@ -282,17 +282,17 @@ impl Breaker {
     // Always inlined: out of line, the permit comes back through memory and is
     // copied at once with wider loads than it was stored with, which stalls.
     #[inline(always)]
-    pub fn try_acquire(&self) -> Result<Permit, BreakerOpen> {
+    pub fn try_acquire(&self) -> Result<BreakerPermit, BreakerOpen> {
         let (admission, generation) = self.core().admit()?;
         Ok(self.permit_for(admission, generation))
     }
 
     /// The permit for a call admitted as `admission` under `generation`.
     #[inline(always)]
-    fn permit_for(&self, admission: Admission, generation: u16) -> Permit {
+    fn permit_for(&self, admission: Admission, generation: u16) -> BreakerPermit {
         if admission == Admission::Untracked {
             // Disabled: nothing will be recorded, so nothing needs to be held.
-            return Permit {
+            return BreakerPermit {
                 stripe: None,
                 ticket: 0,
                 started: NOT_TIMED,
@@ -310,7 +310,7 @@ impl Breaker {
         } else {
             0
         };
-        Permit {
+        BreakerPermit {
             stripe: Some(stripe),
             ticket: u64::from(generation) | probe,
             started,
@@ -446,7 +446,7 @@ impl fmt::Debug for Breaker {
 /// ignored and, half-open, gives its probe slot back, so a cancelled call
 /// never wedges the breaker.
 #[must_use = "a permit records nothing unless its outcome is recorded"]
-pub struct Permit {
+pub struct BreakerPermit {
     /// `None` once recorded, or when the breaker is disabled.
     stripe: Option<Arc<StripeHandle>>,
     // Whole words only: a permit is written and read back at once on the hot path
@@ -461,7 +461,7 @@ pub struct Permit {
 const PROBE: u64 = 1 << 16;
 const NOT_TIMED: u64 = u64::MAX;
 
-impl Permit {
+impl BreakerPermit {
     /// Records how the call went; its duration is measured when the breaker
     /// detects slow calls.
     #[inline]
@@ -513,16 +513,16 @@ impl Permit {
     }
 }
 
-impl Drop for Permit {
+impl Drop for BreakerPermit {
     #[inline]
     fn drop(&mut self) {
         self.finish(Outcome::Ignored);
     }
 }
 
-impl fmt::Debug for Permit {
+impl fmt::Debug for BreakerPermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit")
+        f.debug_struct("BreakerPermit")
             .field("admission", &self.admission())
             .field("generation", &self.generation())
             .finish_non_exhaustive()
@@ -543,7 +543,7 @@ impl fmt::Debug for Permit {
 /// # Errors
 ///
 /// [`BreakerOpen`] or the inner service's error, boxed.
-pub struct CircuitBreaker<S, C = FailOnError> {
+pub struct BreakerService<S, C = FailOnError> {
     inner: S,
     breaker: Breaker,
     classifier: C,
@@ -555,7 +555,7 @@ pub struct CircuitBreaker<S, C = FailOnError> {
     /// `NOT_ADMITTED` when there is none.
     admitted: u64,
     /// A half-open probe's permit, which holds a probe slot until the call ends.
-    probe: Option<Permit>,
+    probe: Option<BreakerPermit>,
     /// A rejection.
     rejected: Option<BreakerOpen>,
 }
@@ -563,14 +563,14 @@ pub struct CircuitBreaker<S, C = FailOnError> {
 const NOT_ADMITTED: u64 = u64::MAX;
 const UNTRACKED: u64 = 1 << 17;
 
-impl<S> CircuitBreaker<S> {
+impl<S> BreakerService<S> {
     /// Wraps `inner` in `breaker`, with the default classifier.
     pub fn new(inner: S, breaker: Breaker) -> Self {
         Self::with_classifier(inner, breaker, FailOnError)
     }
 }
 
-impl<S, C> CircuitBreaker<S, C> {
+impl<S, C> BreakerService<S, C> {
     /// Wraps `inner` in `breaker`, classifying results with `classifier`.
     pub fn with_classifier(inner: S, breaker: Breaker, classifier: C) -> Self {
         Self {
@@ -604,7 +604,7 @@ impl<S, C> CircuitBreaker<S, C> {
     }
 }
 
-impl<S: Clone, C: Clone> Clone for CircuitBreaker<S, C> {
+impl<S: Clone, C: Clone> Clone for BreakerService<S, C> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -617,7 +617,7 @@ impl<S: Clone, C: Clone> Clone for CircuitBreaker<S, C> {
     }
 }
 
-impl<S: fmt::Debug, C> fmt::Debug for CircuitBreaker<S, C> {
+impl<S: fmt::Debug, C> fmt::Debug for BreakerService<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker")
             .field("inner", &self.inner)
@@ -626,7 +626,7 @@ impl<S: fmt::Debug, C> fmt::Debug for CircuitBreaker<S, C> {
     }
 }
 
-impl<S, C, Request> Service<Request> for CircuitBreaker<S, C>
+impl<S, C, Request> Service<Request> for BreakerService<S, C>
 where
     S: Service<Request>,
     S::Error: Into<BoxError>,
@@ -693,10 +693,10 @@ where
     }
 }
 
-impl<S, C> CircuitBreaker<S, C> {
+impl<S, C> BreakerService<S, C> {
     /// The permit for the admission `poll_ready` took, if it admitted the call.
     #[inline(always)]
-    fn take_permit(&mut self) -> Option<Permit> {
+    fn take_permit(&mut self) -> Option<BreakerPermit> {
         if self.admitted != NOT_ADMITTED {
             let admitted = std::mem::replace(&mut self.admitted, NOT_ADMITTED);
             let admission = if admitted & UNTRACKED != 0 {

@@ -11,7 +11,7 @@ const LONGEST: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// A weight of 100%, in basis points.
 pub(crate) const FULL: u16 = 10_000;
 
-/// The configuration of a [`CanaryHandle`](super::CanaryHandle). Build one
+/// The configuration of a [`Canary`](super::Canary). Build one
 /// with [`CanaryConfig::builder`]; [`CanaryConfig::default`] is valid as is.
 ///
 /// | setting | default |

@@ -13,7 +13,7 @@ use crate::classify::{Classify, Outcome};
 use super::handle::Core;
 
 pin_project! {
-    /// The response future of [`Canary`](super::Canary): the chosen side's
+    /// The response future of [`CanaryService`](super::CanaryService): the chosen side's
     /// future, timed and classified into the side's numbers when it ends.
     ///
     /// # Cancel safety

@@ -234,9 +234,9 @@ impl SideAnalysis {
 /// The numbers a decision was made on: both sides over the same step.
 ///
 /// ```
-/// use seawall::canary::{CanaryConfig, CanaryHandle};
+/// use seawall::canary::{Canary, CanaryConfig};
 ///
-/// let rollout = CanaryHandle::new(CanaryConfig::builder().steps([2.5, 100.0]).build()?);
+/// let rollout = Canary::new(CanaryConfig::builder().steps([2.5, 100.0]).build()?);
 /// let analysis = rollout.analysis();
 /// assert_eq!((analysis.step, analysis.weight), (0, 250));
 /// assert_eq!(analysis.candidate.calls, 0);
@@ -647,7 +647,7 @@ fn nanos(duration: Duration) -> u64 {
 /// A canary rollout, shared by every clone: the weight, the analysis and the
 /// manual controls.
 ///
-/// Give it to [`Canary`](super::Canary) (or [`CanaryLayer`](super::CanaryLayer))
+/// Give it to [`CanaryService`](super::CanaryService) (or [`CanaryLayer`](super::CanaryLayer))
 /// to route requests. Each step is held for the configured time and number of
 /// candidate requests, and analysed every interval; the request that finds an
 /// analysis due runs it (or [`tick`](Self::tick), or
@@ -658,9 +658,9 @@ fn nanos(duration: Duration) -> u64 {
 /// Cloning is cheap and every clone is the same rollout.
 ///
 /// ```
-/// use seawall::canary::{CanaryConfig, CanaryHandle, Phase};
+/// use seawall::canary::{CanaryConfig, Canary, Phase};
 ///
-/// let rollout = CanaryHandle::new(CanaryConfig::builder().steps([10.0, 100.0]).build()?);
+/// let rollout = Canary::new(CanaryConfig::builder().steps([10.0, 100.0]).build()?);
 /// assert_eq!((rollout.phase(), rollout.weight()), (Phase::Running, 1_000));
 /// rollout.pause();
 /// assert_eq!(rollout.phase(), Phase::Paused);
@@ -671,11 +671,11 @@ fn nanos(duration: Duration) -> u64 {
 /// # Ok::<(), seawall::ConfigError>(())
 /// ```
 #[derive(Clone)]
-pub struct CanaryHandle {
+pub struct Canary {
     pub(crate) core: Arc<Core>,
 }
 
-impl CanaryHandle {
+impl Canary {
     /// A rollout with `config`, running at its first step from now.
     pub fn new(config: CanaryConfig) -> Self {
         let name = config.name.clone();
@@ -714,10 +714,10 @@ impl CanaryHandle {
     ///
     /// ```
     /// use seawall::breaker::{Breaker, BreakerConfig};
-    /// use seawall::canary::{CanaryConfig, CanaryHandle, Phase};
+    /// use seawall::canary::{CanaryConfig, Canary, Phase};
     ///
     /// let breaker = Breaker::new(BreakerConfig::default());
-    /// let rollout = CanaryHandle::new(CanaryConfig::default());
+    /// let rollout = Canary::new(CanaryConfig::default());
     /// rollout.watch_breaker(&breaker);
     /// breaker.force_open();
     /// assert_eq!(rollout.phase(), Phase::RolledBack);
@@ -749,10 +749,10 @@ impl CanaryHandle {
     /// back.
     ///
     /// ```
-    /// use seawall::canary::{CanaryConfig, CanaryHandle};
+    /// use seawall::canary::{Canary, CanaryConfig};
     /// use seawall::health::Check;
     ///
-    /// let rollout = CanaryHandle::new(CanaryConfig::default());
+    /// let rollout = Canary::new(CanaryConfig::default());
     /// rollout.watch_component(Check::new("candidate-db", || async { Ok::<_, std::io::Error>(()) }));
     /// ```
     #[cfg(feature = "health")]
@@ -849,11 +849,11 @@ impl CanaryHandle {
     /// never build an event. A panicking listener is caught.
     ///
     /// ```
-    /// use seawall::canary::{CanaryConfig, CanaryHandle, Decision};
+    /// use seawall::canary::{CanaryConfig, Canary, Decision};
     /// use seawall::observe::Event;
     /// use std::sync::{Arc, Mutex};
     ///
-    /// let rollout = CanaryHandle::new(CanaryConfig::default());
+    /// let rollout = Canary::new(CanaryConfig::default());
     /// let seen = Arc::new(Mutex::new(Vec::new()));
     /// let log = seen.clone();
     /// rollout.on_event(move |event: &Event<'_>| {
@@ -875,10 +875,10 @@ impl CanaryHandle {
     }
 }
 
-impl fmt::Debug for CanaryHandle {
+impl fmt::Debug for Canary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let word = self.core.load();
-        f.debug_struct("CanaryHandle")
+        f.debug_struct("Canary")
             .field("name", &self.name())
             .field("phase", &word.phase())
             .field("step", &word.step())
@@ -891,7 +891,7 @@ impl fmt::Debug for CanaryHandle {
 mod component {
     use crate::health::{Component, ComponentFuture, Details, Status};
 
-    use super::{CanaryHandle, Phase};
+    use super::{Canary, Phase};
 
     /// A canary in the health registry: up while it runs, is paused or has
     /// promoted; [`Degraded`](Status::Degraded) once rolled back (the stable
@@ -900,12 +900,12 @@ mod component {
     /// numbers.
     ///
     /// ```
-    /// use seawall::canary::{CanaryConfig, CanaryHandle};
+    /// use seawall::canary::{Canary, CanaryConfig};
     /// use seawall::health::{Criticality, HealthRegistry, Status};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let rollout = CanaryHandle::new(CanaryConfig::default());
+    /// let rollout = Canary::new(CanaryConfig::default());
     /// let health = HealthRegistry::new();
     /// health.register_canary(&rollout, Criticality::non_critical());
     /// health.mark_started();
@@ -915,7 +915,7 @@ mod component {
     /// assert_eq!(report.components[0].details.state.as_deref(), Some("rolled_back"));
     /// # }
     /// ```
-    impl Component for CanaryHandle {
+    impl Component for Canary {
         fn name(&self) -> &str {
             self.core.config.name()
         }

@@ -15,7 +15,7 @@
 //!
 //! # How
 //!
-//! - A [`CanaryHandle`] holds the rollout: weight steps (say 1%, 5%, 25%, 50%,
+//! - A [`Canary`] holds the rollout: weight steps (say 1%, 5%, 25%, 50%,
 //!   100%), each held for a minimum time and a minimum number of candidate
 //!   requests, and analysed every interval.
 //! - An analysis compares the candidate's failure rate and its latency at a
@@ -33,18 +33,18 @@
 //! - Each decision is an
 //!   [`Event::CanaryDecision`](crate::observe::Event::CanaryDecision) carrying
 //!   the [`Analysis`] it was made on, and counts in the metrics below.
-//! - A [`Canary`] service routes each request, by a sticky key or at random,
+//! - A [`CanaryService`] service routes each request, by a sticky key or at random,
 //!   and times and classifies it into its side's numbers.
 //! - The handle pauses, resumes, promotes and rolls back by hand.
 //!
 //! ```
-//! use seawall::canary::{Canary, CanaryConfig, CanaryHandle, Phase};
+//! use seawall::canary::{CanaryService, CanaryConfig, Canary, Phase};
 //! use std::time::Duration;
 //! use tower::{service_fn, Service, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), seawall::BoxError> {
-//! let rollout = CanaryHandle::new(
+//! let rollout = Canary::new(
 //!     CanaryConfig::builder()
 //!         .name("pricing-v2")
 //!         .steps([10.0, 50.0, 100.0])
@@ -54,7 +54,7 @@
 //! );
 //! let stable = service_fn(|sku: u32| async move { Ok::<_, std::io::Error>(sku * 2) });
 //! let candidate = service_fn(|sku: u32| async move { Ok::<_, std::io::Error>(sku + sku) });
-//! let mut pricing = Canary::new(stable, candidate, rollout.clone());
+//! let mut pricing = CanaryService::new(stable, candidate, rollout.clone());
 //!
 //! // A healthy candidate: a request every 50 ms for 3 steps of 30 s.
 //! for sku in 0..2_000 {
@@ -85,7 +85,7 @@
 //!
 //! # Sticky routing
 //!
-//! With [`Canary::sticky_by`], a key from each request (a user id, a session
+//! With [`CanaryService::sticky_by`], a key from each request (a user id, a session
 //! header) is hashed into one of 10,000 buckets, and the request goes to the
 //! candidate when its bucket is below the weight in basis points. A key stays
 //! on its side within a step, and as the weight only grows, a key on the
@@ -133,7 +133,7 @@ use tower_service::Service;
 use crate::classify::FailOnError;
 
 pub use self::config::{CanaryConfig, CanaryConfigBuilder};
-pub use self::handle::{Analysis, CanaryHandle, Decision, Phase, Reason, SideAnalysis};
+pub use self::handle::{Analysis, Canary, Decision, Phase, Reason, SideAnalysis};
 pub use self::layer::CanaryLayer;
 
 use self::config::FULL;
@@ -145,7 +145,7 @@ use self::handle::Word;
 ///
 /// Implemented for [`NoKey`] and for every `Fn(&Request) -> Option<K>` with a
 /// hashable `K`; a key function is usually a closure given to
-/// [`Canary::sticky_by`]. Implement it by hand to choose buckets yourself
+/// [`CanaryService::sticky_by`]. Implement it by hand to choose buckets yourself
 /// (say, to send an allow-list of testers to the candidate first).
 ///
 /// ```
@@ -170,7 +170,7 @@ pub trait StickyKey<Request> {
 }
 
 /// No sticky key: every request is routed at random. The default of
-/// [`Canary::new`] and [`CanaryLayer::new`].
+/// [`CanaryService::new`] and [`CanaryLayer::new`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoKey;
 
@@ -231,7 +231,7 @@ fn splitmix(state: &mut u64) -> u64 {
 }
 
 /// A tower service routing each request between a stable and a candidate
-/// service, as its [`CanaryHandle`] decides. See the [module docs](self).
+/// service, as its [`Canary`] decides. See the [module docs](self).
 ///
 /// Both services must answer with the same response and error types; the
 /// canary adds no error of its own.
@@ -242,15 +242,15 @@ fn splitmix(state: &mut u64) -> u64 {
 /// reservation, with its own random stream.
 ///
 /// ```
-/// use seawall::canary::{Canary, CanaryConfig, CanaryHandle};
+/// use seawall::canary::{Canary, CanaryConfig, CanaryService};
 /// use tower::{service_fn, Service, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), seawall::BoxError> {
-/// let rollout = CanaryHandle::new(CanaryConfig::builder().steps([50.0, 100.0]).build()?);
+/// let rollout = Canary::new(CanaryConfig::builder().steps([50.0, 100.0]).build()?);
 /// let stable = service_fn(|user: &'static str| async move { Ok::<_, std::io::Error>("v1") });
 /// let candidate = service_fn(|user: &'static str| async move { Ok::<_, std::io::Error>("v2") });
-/// let mut service = Canary::new(stable, candidate, rollout).sticky_by(|user: &&'static str| Some(*user));
+/// let mut service = CanaryService::new(stable, candidate, rollout).sticky_by(|user: &&'static str| Some(*user));
 ///
 /// let first = service.ready().await?.call("ada").await?;
 /// for _ in 0..10 {
@@ -259,10 +259,10 @@ fn splitmix(state: &mut u64) -> u64 {
 /// # Ok(())
 /// # }
 /// ```
-pub struct Canary<S, C, K = NoKey, Cl = FailOnError> {
+pub struct CanaryService<S, C, K = NoKey, Cl = FailOnError> {
     stable: S,
     candidate: C,
-    handle: CanaryHandle,
+    handle: Canary,
     key: K,
     classifier: Cl,
     stable_ready: bool,
@@ -270,11 +270,11 @@ pub struct Canary<S, C, K = NoKey, Cl = FailOnError> {
     rng: u64,
 }
 
-impl<S, C> Canary<S, C> {
+impl<S, C> CanaryService<S, C> {
     /// Routes between `stable` and `candidate` as `handle` decides, at random
     /// in the proportion of the weight, classifying results with
     /// [`FailOnError`].
-    pub fn new(stable: S, candidate: C, handle: CanaryHandle) -> Self {
+    pub fn new(stable: S, candidate: C, handle: Canary) -> Self {
         Self {
             stable,
             candidate,
@@ -288,12 +288,12 @@ impl<S, C> Canary<S, C> {
     }
 }
 
-impl<S, C, K, Cl> Canary<S, C, K, Cl> {
+impl<S, C, K, Cl> CanaryService<S, C, K, Cl> {
     /// Routes by `key`, a function of the request returning a hashable key
     /// (or `None` to route that request at random): one key stays on one
     /// side within a step.
-    pub fn sticky_by<K2>(self, key: K2) -> Canary<S, C, K2, Cl> {
-        Canary {
+    pub fn sticky_by<K2>(self, key: K2) -> CanaryService<S, C, K2, Cl> {
+        CanaryService {
             stable: self.stable,
             candidate: self.candidate,
             handle: self.handle,
@@ -308,8 +308,8 @@ impl<S, C, K, Cl> Canary<S, C, K, Cl> {
     /// Classifies results with `classifier` (for example
     /// [`HttpStatus`](crate::classify::HttpStatus), so that a `500` counts as
     /// a failure). Ignored outcomes are not counted on either side.
-    pub fn with_classifier<Cl2>(self, classifier: Cl2) -> Canary<S, C, K, Cl2> {
-        Canary {
+    pub fn with_classifier<Cl2>(self, classifier: Cl2) -> CanaryService<S, C, K, Cl2> {
+        CanaryService {
             stable: self.stable,
             candidate: self.candidate,
             handle: self.handle,
@@ -322,7 +322,7 @@ impl<S, C, K, Cl> Canary<S, C, K, Cl> {
     }
 
     /// The rollout this service routes by.
-    pub fn handle(&self) -> &CanaryHandle {
+    pub fn handle(&self) -> &Canary {
         &self.handle
     }
 
@@ -369,7 +369,7 @@ impl<S, C, K, Cl> Canary<S, C, K, Cl> {
     }
 }
 
-impl<S: Clone, C: Clone, K: Clone, Cl: Clone> Clone for Canary<S, C, K, Cl> {
+impl<S: Clone, C: Clone, K: Clone, Cl: Clone> Clone for CanaryService<S, C, K, Cl> {
     fn clone(&self) -> Self {
         Self {
             stable: self.stable.clone(),
@@ -384,7 +384,7 @@ impl<S: Clone, C: Clone, K: Clone, Cl: Clone> Clone for Canary<S, C, K, Cl> {
     }
 }
 
-impl<S: fmt::Debug, C: fmt::Debug, K, Cl> fmt::Debug for Canary<S, C, K, Cl> {
+impl<S: fmt::Debug, C: fmt::Debug, K, Cl> fmt::Debug for CanaryService<S, C, K, Cl> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Canary")
             .field("stable", &self.stable)
@@ -394,7 +394,7 @@ impl<S: fmt::Debug, C: fmt::Debug, K, Cl> fmt::Debug for Canary<S, C, K, Cl> {
     }
 }
 
-impl<S, C, K, Cl, Request> Service<Request> for Canary<S, C, K, Cl>
+impl<S, C, K, Cl, Request> Service<Request> for CanaryService<S, C, K, Cl>
 where
     S: Service<Request>,
     C: Service<Request, Response = S::Response, Error = S::Error>,

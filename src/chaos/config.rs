@@ -308,7 +308,7 @@ pub(crate) fn validate<Res>(faults: &[Fault<Res>]) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The configuration of a [`ChaosHandle`](super::ChaosHandle). Build one with
+/// The configuration of a [`Chaos`](super::Chaos). Build one with
 /// [`ChaosConfig::builder`]; [`ChaosConfig::default`] is valid and injects
 /// nothing.
 ///
@@ -430,7 +430,7 @@ impl<Res> ChaosConfigBuilder<Res> {
     }
 
     /// Whether chaos starts switched on (the default) or waits for
-    /// [`ChaosHandle::enable`](super::ChaosHandle::enable).
+    /// [`Chaos::enable`](super::Chaos::enable).
     pub fn enabled(mut self, enabled: bool) -> Self {
         self.config.enabled = enabled;
         self

@@ -11,7 +11,7 @@ use tokio::time::Sleep;
 use crate::error::BoxError;
 
 pin_project! {
-    /// The response future of [`Chaos`](super::Chaos).
+    /// The response future of [`ChaosService`](super::ChaosService).
     ///
     /// It waits out an injected delay, if any, then polls the inner call or
     /// hands over the injected error or response.

@@ -2,21 +2,21 @@ use std::fmt;
 
 use tower_layer::Layer;
 
-use super::{Chaos, ChaosHandle};
+use super::{Chaos, ChaosService};
 
-/// Wraps services in [`Chaos`] driven by one [`ChaosHandle`].
+/// Wraps services in [`ChaosService`] driven by one [`Chaos`].
 ///
 /// Every service the layer makes, and every clone of those, draws from the
 /// same random sequence and follows the same switch and faults.
 ///
 /// ```
-/// use seawall::chaos::{ChaosConfig, ChaosHandle, ChaosLayer, Fault};
+/// use seawall::chaos::{ChaosConfig, Chaos, ChaosLayer, Fault};
 /// use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), seawall::BoxError> {
 /// // The response type is inferred from the service the layer wraps.
-/// let chaos = ChaosHandle::new(ChaosConfig::builder().fault(Fault::error(0.1)).build()?);
+/// let chaos = Chaos::new(ChaosConfig::builder().fault(Fault::error(0.1)).build()?);
 /// let mut service = ServiceBuilder::new()
 ///     .layer(ChaosLayer::new(chaos.clone()))
 ///     .service(service_fn(|n: u32| async move { Ok::<_, std::io::Error>(n) }));
@@ -31,17 +31,17 @@ use super::{Chaos, ChaosHandle};
 /// # }
 /// ```
 pub struct ChaosLayer<Res> {
-    handle: ChaosHandle<Res>,
+    handle: Chaos<Res>,
 }
 
 impl<Res> ChaosLayer<Res> {
     /// A layer driven by `handle`.
-    pub fn new(handle: ChaosHandle<Res>) -> Self {
+    pub fn new(handle: Chaos<Res>) -> Self {
         Self { handle }
     }
 
     /// The handle the layer's services share.
-    pub fn handle(&self) -> &ChaosHandle<Res> {
+    pub fn handle(&self) -> &Chaos<Res> {
         &self.handle
     }
 }
@@ -63,9 +63,9 @@ impl<Res> fmt::Debug for ChaosLayer<Res> {
 }
 
 impl<S, Res> Layer<S> for ChaosLayer<Res> {
-    type Service = Chaos<S, Res>;
+    type Service = ChaosService<S, Res>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Chaos::new(inner, self.handle.clone())
+        ChaosService::new(inner, self.handle.clone())
     }
 }

@@ -11,7 +11,7 @@
 //! and watch: does the breaker open at the error rate you expect, do callers
 //! get the fallback, does latency stay within the deadline?
 //!
-//! A [`Chaos`] service sits where the faults should appear (innermost, just in
+//! A [`ChaosService`] service sits where the faults should appear (innermost, just in
 //! front of the client, to play a failing dependency:
 //! `Fallback -> Retry -> CircuitBreaker -> Bulkhead -> Timeout -> Chaos -> client`;
 //! or on a server's routes, to play a failing server) and gives a share of the
@@ -22,7 +22,7 @@
 //!   (splitmix64), shared by every clone without a lock: the same seed gives
 //!   the same faults on the same calls, so a test or a demo that found
 //!   something can be run again.
-//! - **Switchable.** A [`ChaosHandle`] switches chaos on and off and replaces
+//! - **Switchable.** A [`Chaos`] switches chaos on and off and replaces
 //!   the faults while the service runs, for every clone at once: a game day,
 //!   a demo's "now the dependency fails" phase, a test that breaks and then
 //!   heals the dependency.
@@ -41,8 +41,8 @@
 //! A breaker in front of a dependency that chaos makes fail half the time:
 //!
 //! ```
-//! use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer, State};
-//! use seawall::chaos::{ChaosConfig, ChaosHandle, ChaosLayer, Fault};
+//! use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer, State};
+//! use seawall::chaos::{ChaosConfig, Chaos, ChaosLayer, Fault};
 //! use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -54,7 +54,7 @@
 //!         .failure_rate_threshold(0.3)
 //!         .build()?,
 //! );
-//! let chaos = ChaosHandle::new(
+//! let chaos = Chaos::new(
 //!     ChaosConfig::builder()
 //!         .name("inventory")
 //!         .seed(7)
@@ -63,7 +63,7 @@
 //!         .build()?,
 //! );
 //! let mut client = ServiceBuilder::new()
-//!     .layer(CircuitBreakerLayer::new(breaker.clone()))
+//!     .layer(BreakerLayer::new(breaker.clone()))
 //!     .layer(ChaosLayer::new(chaos.clone()))
 //!     .service(service_fn(|sku: u32| async move { Ok::<_, std::io::Error>(sku) }));
 //!
@@ -141,9 +141,9 @@ const DELAY_SALT: u64 = 0x5851_f42d_4c95_7f2d;
 /// the same random sequence.
 ///
 /// ```
-/// use seawall::chaos::{ChaosConfig, ChaosHandle, Fault};
+/// use seawall::chaos::{ChaosConfig, Chaos, Fault};
 ///
-/// let chaos = ChaosHandle::<String>::new(ChaosConfig::builder().seed(1).build()?);
+/// let chaos = Chaos::<String>::new(ChaosConfig::builder().seed(1).build()?);
 /// let clone = chaos.clone();
 /// chaos.disable();
 /// assert!(!clone.is_enabled());
@@ -152,7 +152,7 @@ const DELAY_SALT: u64 = 0x5851_f42d_4c95_7f2d;
 /// assert!(clone.set_faults([Fault::error(2.0)]).is_err(), "checked like the builder");
 /// # Ok::<(), seawall::ConfigError>(())
 /// ```
-pub struct ChaosHandle<Res> {
+pub struct Chaos<Res> {
     shared: Arc<Shared<Res>>,
 }
 
@@ -218,7 +218,7 @@ impl<Res> Plan<Res> {
     }
 }
 
-impl<Res> ChaosHandle<Res> {
+impl<Res> Chaos<Res> {
     /// A handle with `config`. Its metric handles are resolved here (and
     /// again by [`set_faults`](Self::set_faults)): install the recorder first.
     pub fn new(config: ChaosConfig<Res>) -> Self {
@@ -282,14 +282,14 @@ impl<Res> ChaosHandle<Res> {
     /// registered, no event is built.
     ///
     /// ```
-    /// use seawall::chaos::{Chaos, ChaosConfig, ChaosHandle, Fault, FaultKind};
+    /// use seawall::chaos::{ChaosService, ChaosConfig, Chaos, Fault, FaultKind};
     /// use seawall::observe::Event;
     /// use std::sync::{Arc, Mutex};
     /// use tower::{service_fn, Service, ServiceExt};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), seawall::BoxError> {
-    /// let chaos = ChaosHandle::new(ChaosConfig::builder().fault(Fault::error(1.0)).build()?);
+    /// let chaos = Chaos::new(ChaosConfig::builder().fault(Fault::error(1.0)).build()?);
     /// let seen = Arc::new(Mutex::new(Vec::new()));
     /// let log = seen.clone();
     /// chaos.on_event(move |event: &Event<'_>| {
@@ -297,7 +297,7 @@ impl<Res> ChaosHandle<Res> {
     ///         log.lock().unwrap().push(*fault);
     ///     }
     /// });
-    /// let mut service = Chaos::new(service_fn(|()| async { Ok::<_, std::io::Error>(()) }), chaos);
+    /// let mut service = ChaosService::new(service_fn(|()| async { Ok::<_, std::io::Error>(()) }), chaos);
     /// assert!(service.ready().await?.call(()).await.is_err());
     /// assert_eq!(*seen.lock().unwrap(), vec![FaultKind::Error]);
     /// # Ok(())
@@ -395,7 +395,7 @@ impl<Res> ChaosHandle<Res> {
     }
 }
 
-impl<Res> Clone for ChaosHandle<Res> {
+impl<Res> Clone for Chaos<Res> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
@@ -403,9 +403,9 @@ impl<Res> Clone for ChaosHandle<Res> {
     }
 }
 
-impl<Res> fmt::Debug for ChaosHandle<Res> {
+impl<Res> fmt::Debug for Chaos<Res> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChaosHandle")
+        f.debug_struct("Chaos")
             .field("name", &self.name())
             .field("enabled", &self.is_enabled())
             .field("seed", &self.seed())
@@ -436,7 +436,7 @@ enum Make<Res> {
     Response(MakeResponse<Res>),
 }
 
-/// `Chaos::passing` when no call has been decided, or the last was used.
+/// `ChaosService::passing` when no call has been decided, or the last was used.
 const UNDECIDED: u64 = u64::MAX;
 
 /// A tower service that injects faults into a share of its calls. Made by
@@ -455,14 +455,14 @@ const UNDECIDED: u64 = u64::MAX;
 /// An injected error, or the inner service's error, boxed.
 ///
 /// ```
-/// use seawall::chaos::{Chaos, ChaosConfig, ChaosHandle, Fault};
+/// use seawall::chaos::{ChaosService, ChaosConfig, Chaos, Fault};
 /// use seawall::chaos::error::InjectedFault;
 /// use tower::{service_fn, Service, ServiceExt};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), seawall::BoxError> {
-/// let chaos = ChaosHandle::new(ChaosConfig::builder().fault(Fault::error(1.0)).build()?);
-/// let mut service = Chaos::new(
+/// let chaos = Chaos::new(ChaosConfig::builder().fault(Fault::error(1.0)).build()?);
+/// let mut service = ChaosService::new(
 ///     service_fn(|n: u32| async move { Ok::<_, std::io::Error>(n) }),
 ///     chaos.clone(),
 /// );
@@ -473,9 +473,9 @@ const UNDECIDED: u64 = u64::MAX;
 /// # Ok(())
 /// # }
 /// ```
-pub struct Chaos<S, Res> {
+pub struct ChaosService<S, Res> {
     inner: S,
-    handle: ChaosHandle<Res>,
+    handle: Chaos<Res>,
     // What `poll_ready` decided for the next `call`, in two fields rather than one
     // `Decision`: a pass kept as one whole word is written and read back at once on
     // the hot path, where an enum's narrower stores followed by a wider load stall
@@ -486,9 +486,9 @@ pub struct Chaos<S, Res> {
     injection: Option<Injection<Res>>,
 }
 
-impl<S, Res> Chaos<S, Res> {
+impl<S, Res> ChaosService<S, Res> {
     /// Wraps `inner`, injecting what `handle` says.
-    pub fn new(inner: S, handle: ChaosHandle<Res>) -> Self {
+    pub fn new(inner: S, handle: Chaos<Res>) -> Self {
         Self {
             inner,
             handle,
@@ -498,7 +498,7 @@ impl<S, Res> Chaos<S, Res> {
     }
 
     /// The handle this service follows.
-    pub fn handle(&self) -> &ChaosHandle<Res> {
+    pub fn handle(&self) -> &Chaos<Res> {
         &self.handle
     }
 
@@ -518,13 +518,13 @@ impl<S, Res> Chaos<S, Res> {
     }
 }
 
-impl<S: Clone, Res> Clone for Chaos<S, Res> {
+impl<S: Clone, Res> Clone for ChaosService<S, Res> {
     fn clone(&self) -> Self {
         Self::new(self.inner.clone(), self.handle.clone())
     }
 }
 
-impl<S: fmt::Debug, Res> fmt::Debug for Chaos<S, Res> {
+impl<S: fmt::Debug, Res> fmt::Debug for ChaosService<S, Res> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Chaos")
             .field("inner", &self.inner)
@@ -533,7 +533,7 @@ impl<S: fmt::Debug, Res> fmt::Debug for Chaos<S, Res> {
     }
 }
 
-impl<S, Res, Request> Service<Request> for Chaos<S, Res>
+impl<S, Res, Request> Service<Request> for ChaosService<S, Res>
 where
     S: Service<Request, Response = Res>,
     S::Error: Into<BoxError>,

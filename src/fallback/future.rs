@@ -15,7 +15,7 @@ use super::recover::Recovery;
 use super::{Cause, Mark, Shared, SharedError};
 
 pin_project! {
-    /// The response future of [`Fallback`](super::Fallback).
+    /// The response future of [`FallbackService`](super::FallbackService).
     ///
     /// It runs the inner call and, if that fails in a covered way, the
     /// fallback. Dropping it drops whichever is running.

@@ -6,10 +6,10 @@ use tower_layer::Layer;
 
 use crate::observe::{Event, Listener};
 
-use super::recover::{FallbackFn, FallbackService, FallbackValue};
-use super::{AcceptResponses, Fallback, FallbackOn, NoMark, Shared, SharedError};
+use super::recover::{BackupService, FallbackFn, FallbackValue};
+use super::{AcceptResponses, FallbackOn, FallbackService, NoMark, Shared, SharedError};
 
-/// Wraps services in a [`Fallback`].
+/// Wraps services in a [`FallbackService`].
 ///
 /// Pick where the degraded answer comes from with [`value`](Self::value),
 /// [`with_fn`](Self::with_fn) or [`service`](Self::service) (or
@@ -76,11 +76,11 @@ impl<F> FallbackLayer<FallbackFn<F>> {
     }
 }
 
-impl<B> FallbackLayer<FallbackService<B>> {
+impl<B> FallbackLayer<BackupService<B>> {
     /// Falls back to calling `backup` with a clone of the request. Each
     /// fallback polls its own clone of `backup` ready before calling it.
     pub fn service(backup: B) -> Self {
-        Self::new(FallbackService::new(backup))
+        Self::new(BackupService::new(backup))
     }
 }
 
@@ -164,10 +164,10 @@ impl<R: fmt::Debug, C: fmt::Debug, M: fmt::Debug> fmt::Debug for FallbackLayer<R
 }
 
 impl<S, R: Clone, C: Clone, M: Clone> Layer<S> for FallbackLayer<R, C, M> {
-    type Service = Fallback<S, R, C, M>;
+    type Service = FallbackService<S, R, C, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Fallback::from_parts(
+        FallbackService::from_parts(
             inner,
             self.recover.clone(),
             Arc::new(Shared::new(

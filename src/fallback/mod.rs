@@ -43,7 +43,7 @@
 //! up its metric handles by name.
 //!
 //! ```
-//! use seawall::breaker::{Breaker, BreakerConfig, CircuitBreakerLayer};
+//! use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer};
 //! use seawall::fallback::FallbackLayer;
 //! use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 //!
@@ -52,7 +52,7 @@
 //! let breaker = Breaker::new(BreakerConfig::default());
 //! let mut recommendations = ServiceBuilder::new()
 //!     .layer(FallbackLayer::value(Vec::<String>::new()).name("recommendations"))
-//!     .layer(CircuitBreakerLayer::new(breaker.clone()))
+//!     .layer(BreakerLayer::new(breaker.clone()))
 //!     .service(service_fn(|user: u64| async move {
 //!         Ok::<_, std::io::Error>(vec![format!("book for {user}")])
 //!     }));
@@ -191,13 +191,13 @@ impl<C: fmt::Debug, M: fmt::Debug> fmt::Debug for Shared<C, M> {
 /// # Ok(())
 /// # }
 /// ```
-pub struct Fallback<S, R, C = AcceptResponses, M = NoMark> {
+pub struct FallbackService<S, R, C = AcceptResponses, M = NoMark> {
     inner: S,
     recover: R,
     shared: Arc<Shared<C, M>>,
 }
 
-impl<S, R, C, M> Fallback<S, R, C, M> {
+impl<S, R, C, M> FallbackService<S, R, C, M> {
     pub(crate) fn from_parts(inner: S, recover: R, shared: Arc<Shared<C, M>>) -> Self {
         Self {
             inner,
@@ -227,7 +227,7 @@ impl<S, R, C, M> Fallback<S, R, C, M> {
     }
 }
 
-impl<S: Clone, R: Clone, C, M> Clone for Fallback<S, R, C, M> {
+impl<S: Clone, R: Clone, C, M> Clone for FallbackService<S, R, C, M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -238,7 +238,7 @@ impl<S: Clone, R: Clone, C, M> Clone for Fallback<S, R, C, M> {
 }
 
 impl<S: fmt::Debug, R: fmt::Debug, C: fmt::Debug, M: fmt::Debug> fmt::Debug
-    for Fallback<S, R, C, M>
+    for FallbackService<S, R, C, M>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Fallback")
@@ -249,7 +249,7 @@ impl<S: fmt::Debug, R: fmt::Debug, C: fmt::Debug, M: fmt::Debug> fmt::Debug
     }
 }
 
-impl<S, R, C, M, Request> Service<Request> for Fallback<S, R, C, M>
+impl<S, R, C, M, Request> Service<Request> for FallbackService<S, R, C, M>
 where
     S: Service<Request>,
     S::Error: Into<BoxError>,

@@ -11,7 +11,7 @@ use super::Cause;
 
 type Predicate = Arc<dyn Fn(&(dyn StdError + 'static)) -> bool + Send + Sync>;
 
-/// Which failures a [`Fallback`](super::Fallback) covers for.
+/// Which failures a [`FallbackService`](super::FallbackService) covers for.
 ///
 /// An error is covered when its [`ErrorKind`] is in the set, **or** the
 /// predicate given to [`when`](Self::when) accepts it, **or** (after

@@ -5,7 +5,7 @@
 //! service needs its own copy of the request); the recovery is used only if
 //! the call fails, and dropped otherwise. The three ready-made ones cost one
 //! `Arc` clone per call ([`FallbackValue`], [`FallbackFn`]) or a clone of the
-//! request and of the backup service ([`FallbackService`]).
+//! request and of the backup service ([`BackupService`]).
 
 use std::fmt;
 use std::future::Future;
@@ -22,7 +22,7 @@ use super::SharedError;
 
 /// Makes, per call, the [`Recovery`] used if the call fails.
 ///
-/// Implemented by [`FallbackValue`], [`FallbackFn`] and [`FallbackService`];
+/// Implemented by [`FallbackValue`], [`FallbackFn`] and [`BackupService`];
 /// implement it for a fallback of your own.
 ///
 /// ```
@@ -208,17 +208,17 @@ where
 /// Each call keeps a clone of the request and of the backup service; the
 /// clone is polled ready before it is called, and only if the call fails.
 #[derive(Clone, Debug)]
-pub struct FallbackService<B> {
+pub struct BackupService<B> {
     backup: B,
 }
 
-impl<B> FallbackService<B> {
+impl<B> BackupService<B> {
     pub(crate) fn new(backup: B) -> Self {
         Self { backup }
     }
 }
 
-impl<B, Request> Recover<Request> for FallbackService<B>
+impl<B, Request> Recover<Request> for BackupService<B>
 where
     B: Service<Request> + Clone,
     B::Error: Into<BoxError>,
@@ -234,7 +234,7 @@ where
     }
 }
 
-/// The [`Recovery`] of a [`FallbackService`]: the backup and the request.
+/// The [`Recovery`] of a [`BackupService`]: the backup and the request.
 #[derive(Debug)]
 pub struct ServiceRecovery<B, Request> {
     backup: B,

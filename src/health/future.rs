@@ -13,7 +13,7 @@ use pin_project_lite::pin_project;
 use super::InFlightGuard;
 
 pin_project! {
-    /// The response future of [`InFlight`](super::InFlight).
+    /// The response future of [`InFlightService`](super::InFlightService).
     ///
     /// # Cancel safety
     ///

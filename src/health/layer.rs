@@ -45,22 +45,22 @@ impl InFlightLayer {
 }
 
 impl<S> Layer<S> for InFlightLayer {
-    type Service = InFlight<S>;
+    type Service = InFlightService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        InFlight::new(inner, self.registry.clone())
+        InFlightService::new(inner, self.registry.clone())
     }
 }
 
 /// A service whose calls count as in flight until their response future
 /// completes or is dropped. Adds no failure: keeps the inner error type.
 #[derive(Clone, Debug)]
-pub struct InFlight<S> {
+pub struct InFlightService<S> {
     inner: S,
     registry: HealthRegistry,
 }
 
-impl<S> InFlight<S> {
+impl<S> InFlightService<S> {
     /// Counts `inner`'s calls into `registry`.
     pub fn new(inner: S, registry: HealthRegistry) -> Self {
         Self { inner, registry }
@@ -82,7 +82,7 @@ impl<S> InFlight<S> {
     }
 }
 
-impl<S, Request> Service<Request> for InFlight<S>
+impl<S, Request> Service<Request> for InFlightService<S>
 where
     S: Service<Request>,
 {

@@ -22,7 +22,7 @@
 //! count, and only as much as they matter: each component is registered with a
 //! [`Criticality`]. An open breaker in front of a critical dependency without a
 //! fallback makes the instance not ready; a non-critical dependency, or one the
-//! service can answer without (a [`Fallback`](Criticality::with_fallback)),
+//! service can answer without (a [`FallbackService`](Criticality::with_fallback)),
 //! only marks the report [`Degraded`](Status::Degraded).
 //!
 //! Readiness is also false until the service says it has started
@@ -113,7 +113,7 @@ pub use self::component::BulkheadComponent;
 pub use self::component::{BreakerComponent, Check, Component, ComponentFuture, Details};
 pub use self::error::DrainTimedOut;
 pub use self::http::HealthService;
-pub use self::layer::{InFlight, InFlightLayer};
+pub use self::layer::{InFlightLayer, InFlightService};
 pub use self::registry::{HealthRegistry, HealthSummary, InFlightGuard};
 pub use self::report::{ComponentReport, HealthReport};
 

@@ -209,11 +209,11 @@ impl HealthRegistry {
     }
 
     /// Adds the canary `rollout` with `criticality` (degraded once rolled back:
-    /// see [`CanaryHandle`](crate::canary::CanaryHandle)'s `Component`), and
+    /// see [`Canary`](crate::canary::Canary)'s `Component`), and
     /// listens to its decisions so that subscribers hear of a roll-back at
     /// once. The listener holds the registry weakly.
     #[cfg(feature = "canary")]
-    pub fn register_canary(&self, rollout: &crate::canary::CanaryHandle, criticality: Criticality) {
+    pub fn register_canary(&self, rollout: &crate::canary::Canary, criticality: Criticality) {
         self.register(rollout.clone(), criticality);
         let registry: Weak<Inner> = Arc::downgrade(&self.inner);
         rollout.on_event(move |_: &Event<'_>| {

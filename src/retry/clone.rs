@@ -93,7 +93,7 @@ pub trait CloneRequest<Request> {
     }
 
     /// Puts the request's overall `deadline` on `request`, so that a
-    /// [`Timeout`](crate::timeout::Timeout) further in can cut an attempt short
+    /// [`TimeoutService`](crate::timeout::TimeoutService) further in can cut an attempt short
     /// at it. Does nothing by default.
     fn set_deadline(&self, request: &mut Self::Output, deadline: Deadline) {
         let _ = (request, deadline);

@@ -186,7 +186,7 @@ impl RetryConfigBuilder {
     ///
     /// The retry layer does not cut an attempt in flight short: strategies that
     /// can (such as [`HttpReplay`](super::clone::HttpReplay)) put the deadline on
-    /// each attempt, and a [`Timeout`](crate::timeout::Timeout) further in, reading
+    /// each attempt, and a [`TimeoutService`](crate::timeout::TimeoutService) further in, reading
     /// it with [`FromExtensions`](crate::timeout::FromExtensions), stops the
     /// attempt there.
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -194,7 +194,7 @@ impl RetryConfigBuilder {
         self
     }
 
-    /// How long one attempt may take (the [`Timeout`](crate::timeout::Timeout)
+    /// How long one attempt may take (the [`TimeoutService`](crate::timeout::TimeoutService)
     /// layer's value): a retry is not started unless its wait plus this much
     /// time fits before the deadline.
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {

@@ -24,7 +24,7 @@ use super::policy::{is_rejection, Decision, RetryPolicy};
 use super::{GiveUp, Shared};
 
 pin_project! {
-    /// The response future of [`Retry`](super::Retry).
+    /// The response future of [`RetryService`](super::RetryService).
     ///
     /// # Cancel safety
     ///

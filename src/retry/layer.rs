@@ -4,9 +4,9 @@ use tower_layer::Layer;
 
 use super::clone::Cloned;
 use super::policy::RetryOnError;
-use super::{Retry, RetryConfig, Shared};
+use super::{RetryConfig, RetryService, Shared};
 
-/// Wraps services in a [`Retry`]; every service it makes shares one budget
+/// Wraps services in a [`RetryService`]; every service it makes shares one budget
 /// and one set of metrics.
 ///
 /// ```
@@ -65,10 +65,10 @@ impl<P, C> RetryLayer<P, C> {
 }
 
 impl<S, P: Clone, C: Clone> Layer<S> for RetryLayer<P, C> {
-    type Service = Retry<S, P, C>;
+    type Service = RetryService<S, P, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Retry {
+        RetryService {
             inner,
             shared: self.shared.clone(),
             policy: self.policy.clone(),

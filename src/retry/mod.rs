@@ -187,25 +187,25 @@ impl fmt::Debug for Shared {
 /// each one.
 ///
 /// ```
-/// use seawall::retry::{Retry, RetryConfig};
+/// use seawall::retry::{RetryService, RetryConfig};
 /// use tower::{Service, ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), seawall::BoxError> {
 /// let inner = service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x + 1) });
-/// let mut retry = Retry::new(inner, RetryConfig::default());
+/// let mut retry = RetryService::new(inner, RetryConfig::default());
 /// assert_eq!(retry.ready().await?.call(1).await?, 2);
 /// # Ok(())
 /// # }
 /// ```
-pub struct Retry<S, P = RetryOnError, C = Cloned> {
+pub struct RetryService<S, P = RetryOnError, C = Cloned> {
     inner: S,
     shared: Arc<Shared>,
     policy: P,
     clone: C,
 }
 
-impl<S> Retry<S> {
+impl<S> RetryService<S> {
     /// Retries errors of calls to `inner` of a `Clone` request type.
     pub fn new(inner: S, config: RetryConfig) -> Self {
         Self {
@@ -217,7 +217,7 @@ impl<S> Retry<S> {
     }
 }
 
-impl<S, P, C> Retry<S, P, C> {
+impl<S, P, C> RetryService<S, P, C> {
     /// The configuration.
     pub fn config(&self) -> &RetryConfig {
         &self.shared.config
@@ -239,7 +239,7 @@ impl<S, P, C> Retry<S, P, C> {
     }
 }
 
-impl<S: Clone, P: Clone, C: Clone> Clone for Retry<S, P, C> {
+impl<S: Clone, P: Clone, C: Clone> Clone for RetryService<S, P, C> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -250,7 +250,7 @@ impl<S: Clone, P: Clone, C: Clone> Clone for Retry<S, P, C> {
     }
 }
 
-impl<S: fmt::Debug, P, C> fmt::Debug for Retry<S, P, C> {
+impl<S: fmt::Debug, P, C> fmt::Debug for RetryService<S, P, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
             .field("inner", &self.inner)
@@ -259,7 +259,7 @@ impl<S: fmt::Debug, P, C> fmt::Debug for Retry<S, P, C> {
     }
 }
 
-impl<S, P, C, Request> Service<Request> for Retry<S, P, C>
+impl<S, P, C, Request> Service<Request> for RetryService<S, P, C>
 where
     C: CloneRequest<Request> + Clone,
     S: Service<C::Output> + Clone,

@@ -103,7 +103,7 @@ mod http_policy {
 
     /// Retries HTTP requests the way most servers expect.
     ///
-    /// - Retried: `5xx` except `501 Not Implemented`, `408 Request Timeout`,
+    /// - Retried: `5xx` except `501 Not Implemented`, `408 Request TimeoutService`,
     ///   `429 Too Many Requests`, and transport errors.
     /// - Only idempotent requests by default: `GET`, `HEAD`, `OPTIONS`, `PUT`,
     ///   `DELETE`, `TRACE`, or any request with an `Idempotency-Key` header.

@@ -12,7 +12,7 @@ use crate::error::BoxError;
 use super::error::Elapsed;
 
 pin_project! {
-    /// The response future of [`Timeout`](super::Timeout).
+    /// The response future of [`TimeoutService`](super::TimeoutService).
     ///
     /// # Cancel safety
     ///

@@ -44,7 +44,7 @@ pub fn parse_grpc_timeout(value: &[u8]) -> Option<Duration> {
 
 /// Reads a server request's deadline from its `grpc-timeout` header (and from
 /// a [`Deadline`] extension, the earlier winning), so that a
-/// [`Timeout`](super::Timeout) stops the handler when the caller has given up.
+/// [`TimeoutService`](super::TimeoutService) stops the handler when the caller has given up.
 /// A malformed header refuses the request with
 /// [`InvalidDeadline`] (which
 /// [`tonic::StatusLayer`](crate::tonic::StatusLayer) answers with `INTERNAL`,

@@ -2,9 +2,9 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
-use super::{IgnoreDeadline, Timeout};
+use super::{IgnoreDeadline, TimeoutService};
 
-/// Wraps services in a per-attempt [`Timeout`].
+/// Wraps services in a per-attempt [`TimeoutService`].
 ///
 /// ```
 /// use seawall::timeout::TimeoutLayer;
@@ -49,9 +49,9 @@ impl<D> TimeoutLayer<D> {
 }
 
 impl<S, D: Clone> Layer<S> for TimeoutLayer<D> {
-    type Service = Timeout<S, D>;
+    type Service = TimeoutService<S, D>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Timeout::with_deadlines(inner, self.timeout, self.deadlines.clone())
+        TimeoutService::with_deadlines(inner, self.timeout, self.deadlines.clone())
     }
 }

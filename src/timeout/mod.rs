@@ -9,14 +9,14 @@
 //!
 //! Two limits, because they answer different questions:
 //!
-//! - the **per-attempt timeout** of [`Timeout`] bounds one call to the
+//! - the **per-attempt timeout** of [`TimeoutService`] bounds one call to the
 //!   dependency. It sits innermost (see the crate's layer order), so each retry
 //!   gets a fresh one;
 //! - the **[`Deadline`]** bounds the whole request, all retries and backoff
 //!   waits included. It is absolute (an instant, not a duration), so it means
 //!   the same thing to every layer that reads it, and it travels with the
 //!   request (for `http::Request`, as an extension) so that a caller can set or
-//!   override it per request. [`Timeout`] stops an attempt at the deadline when
+//!   override it per request. [`TimeoutService`] stops an attempt at the deadline when
 //!   that comes before its own timeout; the retry layer never starts an attempt
 //!   that cannot finish before it.
 //!
@@ -24,7 +24,7 @@
 //! [`Elapsed`](error::Elapsed).
 //!
 //! ```
-//! use seawall::timeout::{Timeout, error::Elapsed};
+//! use seawall::timeout::{TimeoutService, error::Elapsed};
 //! use seawall::ErrorKind;
 //! use std::time::Duration;
 //! use tower::{Service, ServiceExt, service_fn};
@@ -32,7 +32,7 @@
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() {
 //! let hangs = service_fn(|_: ()| std::future::pending::<Result<(), std::io::Error>>());
-//! let mut service = Timeout::new(hangs, Duration::from_secs(1));
+//! let mut service = TimeoutService::new(hangs, Duration::from_secs(1));
 //! let err = service.ready().await.unwrap().call(()).await.unwrap_err();
 //! assert_eq!(ErrorKind::of(&*err), ErrorKind::Elapsed);
 //! # }
@@ -203,33 +203,33 @@ impl<B> ReadDeadline<http::Request<B>> for FromExtensions {
 /// [`Elapsed`](error::Elapsed) or the inner service's error, boxed.
 ///
 /// ```
-/// use seawall::timeout::Timeout;
+/// use seawall::timeout::TimeoutService;
 /// use std::time::Duration;
 /// use tower::{Service, ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), seawall::BoxError> {
 /// let quick = service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x + 1) });
-/// let mut service = Timeout::new(quick, Duration::from_secs(1));
+/// let mut service = TimeoutService::new(quick, Duration::from_secs(1));
 /// assert_eq!(service.ready().await?.call(41).await?, 42);
 /// # Ok(())
 /// # }
 /// ```
 #[derive(Clone)]
-pub struct Timeout<S, D = IgnoreDeadline> {
+pub struct TimeoutService<S, D = IgnoreDeadline> {
     inner: S,
     timeout: Duration,
     deadlines: D,
 }
 
-impl<S> Timeout<S> {
+impl<S> TimeoutService<S> {
     /// Bounds every call to `inner` by `timeout`.
     pub fn new(inner: S, timeout: Duration) -> Self {
         Self::with_deadlines(inner, timeout, IgnoreDeadline)
     }
 }
 
-impl<S, D> Timeout<S, D> {
+impl<S, D> TimeoutService<S, D> {
     /// Bounds every call by `timeout` and by the deadline `deadlines` reads
     /// from the request, whichever comes first.
     pub fn with_deadlines(inner: S, timeout: Duration, deadlines: D) -> Self {
@@ -261,7 +261,7 @@ impl<S, D> Timeout<S, D> {
     }
 }
 
-impl<S: fmt::Debug, D> fmt::Debug for Timeout<S, D> {
+impl<S: fmt::Debug, D> fmt::Debug for TimeoutService<S, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timeout")
             .field("inner", &self.inner)
@@ -270,7 +270,7 @@ impl<S: fmt::Debug, D> fmt::Debug for Timeout<S, D> {
     }
 }
 
-impl<S, D, Request> Service<Request> for Timeout<S, D>
+impl<S, D, Request> Service<Request> for TimeoutService<S, D>
 where
     S: Service<Request>,
     S::Error: Into<BoxError>,

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
-use seawall::breaker::{Breaker, BreakerConfig, HalfOpenTimeout, OpenWait, Permit, State};
+use seawall::breaker::{Breaker, BreakerConfig, BreakerPermit, HalfOpenTimeout, OpenWait, State};
 use seawall::classify::Outcome;
 use seawall::clock::{Clock, ManualClock};
 
@@ -468,7 +468,7 @@ pub struct Harness {
     breaker: Breaker,
     hand: ManualClock,
     model: Model,
-    held: Vec<(Permit, ModelPermit)>,
+    held: Vec<(BreakerPermit, ModelPermit)>,
 }
 
 /// Where a step failed, for the failure message.
@@ -531,7 +531,7 @@ impl Harness {
     }
 
     /// One admission decision of both, which must agree.
-    fn acquire(&mut self, at: &At<'_>) -> Result<Option<(Permit, ModelPermit)>, Divergence> {
+    fn acquire(&mut self, at: &At<'_>) -> Result<Option<(BreakerPermit, ModelPermit)>, Divergence> {
         let real = self.breaker.try_acquire();
         let model = self.model.acquire();
         match (real, model) {

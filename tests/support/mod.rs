@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use seawall::breaker::error::BreakerOpen;
-use seawall::breaker::{Breaker, BreakerConfigBuilder, CircuitBreaker, CircuitBreakerLayer, State};
+use seawall::breaker::{Breaker, BreakerConfigBuilder, BreakerLayer, BreakerService, State};
 use seawall::classify::Outcome;
 use seawall::observe::Event;
 use seawall::BoxError;
@@ -18,7 +18,7 @@ use tower_test::mock::{self, Mock};
 pub type Req = &'static str;
 pub type Rsp = &'static str;
 pub type Handle = mock::Handle<Req, Rsp>;
-pub type Service = mock::Spawn<CircuitBreaker<Mock<Req, Rsp>>>;
+pub type Service = mock::Spawn<BreakerService<Mock<Req, Rsp>>>;
 
 /// The open wait of [`small`]: long enough that no test reaches it by accident.
 pub const OPEN_WAIT: Duration = Duration::from_secs(10);
@@ -38,18 +38,18 @@ pub fn small() -> BreakerConfigBuilder {
 /// A breaker built from `config` and a service over a fresh mock behind it.
 pub fn service(config: BreakerConfigBuilder) -> (Service, Handle, Breaker) {
     let breaker = Breaker::new(config.build().expect("valid config"));
-    let (svc, handle) = mock::spawn_layer(CircuitBreakerLayer::new(breaker.clone()));
+    let (svc, handle) = mock::spawn_layer(BreakerLayer::new(breaker.clone()));
     (svc, handle, breaker)
 }
 
 /// A call that has reached the mock and waits there for its answer.
-pub struct InFlight {
+pub struct InFlightService {
     pub future:
-        tokio_test::task::Spawn<<CircuitBreaker<Mock<Req, Rsp>> as tower::Service<Req>>::Future>,
+        tokio_test::task::Spawn<<BreakerService<Mock<Req, Rsp>> as tower::Service<Req>>::Future>,
     pub respond: mock::SendResponse<Rsp>,
 }
 
-impl InFlight {
+impl InFlightService {
     /// Answers with a success and returns what the caller sees.
     pub fn succeed(mut self) {
         self.respond.send_response("ok");
@@ -65,7 +65,7 @@ impl InFlight {
 }
 
 /// Starts a call that the breaker admits, and takes it off the mock.
-pub async fn start(svc: &mut Service, handle: &mut Handle) -> InFlight {
+pub async fn start(svc: &mut Service, handle: &mut Handle) -> InFlightService {
     assert_ready_ok!(svc.poll_ready());
     let mut future = tokio_test::task::spawn(svc.call("req"));
     assert_pending!(future.poll());
@@ -74,7 +74,7 @@ pub async fn start(svc: &mut Service, handle: &mut Handle) -> InFlight {
         .await
         .expect("the admitted call reaches the inner service");
     assert_eq!(request, "req");
-    InFlight { future, respond }
+    InFlightService { future, respond }
 }
 
 /// One successful call.

@@ -116,5 +116,6 @@ pub mod tonic;
 
 mod keyed;
 mod sync;
+mod validate;
 
 pub use crate::error::{BoxError, ConfigError, ErrorKind};

@@ -66,6 +66,7 @@
 use std::time::Duration;
 
 use crate::breaker::State;
+use crate::sync::OnceSlot;
 
 /// Calls recorded by a breaker, by outcome.
 pub const BREAKER_CALLS_TOTAL: &str = "seawall_breaker_calls_total";
@@ -264,5 +265,187 @@ pub(crate) type Listener = std::sync::Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 pub(crate) fn emit(listeners: &[Listener], event: &Event<'_>) {
     for listener in listeners {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(event)));
+    }
+}
+
+/// The listeners registered on one component, for one kind of event.
+///
+/// Every layer keeps its listeners in one of these, with `F` the listener's
+/// function type (for example `dyn Fn(&BreakerEvent<'_>) + Send + Sync`).
+/// Listeners are only ever added, never removed, so the list is a chain of
+/// write-once slots: reading it ([`is_empty`](Self::is_empty),
+/// [`notify`](Self::notify)) takes no lock and allocates nothing, one
+/// acquire load per listener; adding one walks to the end and claims the
+/// first free slot, and a racing add simply claims the next.
+pub(crate) struct Listeners<F: ?Sized + 'static> {
+    head: OnceSlot<Box<Node<F>>>,
+}
+
+struct Node<F: ?Sized + 'static> {
+    listener: Box<F>,
+    next: OnceSlot<Box<Node<F>>>,
+}
+
+impl<F: ?Sized + 'static> Listeners<F> {
+    /// No listeners.
+    pub(crate) fn new() -> Self {
+        Self {
+            head: OnceSlot::new(),
+        }
+    }
+
+    /// Whether no listener is registered: one acquire load, so a component
+    /// can skip building an event nobody listens to.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.get().is_none()
+    }
+
+    /// Registers `listener` after those already registered.
+    pub(crate) fn add(&self, listener: Box<F>) {
+        let mut node = Box::new(Node {
+            listener,
+            next: OnceSlot::new(),
+        });
+        let mut slot = &self.head;
+        loop {
+            match slot.set(node) {
+                Ok(()) => return,
+                Err(lost) => {
+                    node = lost;
+                    // Set: either before this call or by a racing add; go past it.
+                    slot = match slot.get() {
+                        Some(taken) => &taken.next,
+                        None => unreachable!("a slot that refused a value holds one"),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Calls `call` with each listener, in the order they were added. A
+    /// listener that panics is caught and skipped: a bug in an observer must
+    /// never fail the call being observed.
+    pub(crate) fn notify(&self, call: impl Fn(&F)) {
+        let mut next = self.head.get();
+        while let Some(node) = next {
+            let listener = &*node.listener;
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(listener)));
+            next = node.next.get();
+        }
+    }
+
+    /// How many listeners are registered.
+    pub(crate) fn len(&self) -> usize {
+        let mut count = 0;
+        let mut next = self.head.get();
+        while let Some(node) = next {
+            count += 1;
+            next = node.next.get();
+        }
+        count
+    }
+}
+
+impl<F: ?Sized + 'static> Default for Listeners<F> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<F: ?Sized + 'static> std::fmt::Debug for Listeners<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listeners")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Listeners;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    type Counter = dyn Fn(&usize) + Send + Sync;
+
+    #[test]
+    fn listeners_are_called_in_order_and_a_panic_is_contained() {
+        let listeners: Listeners<Counter> = Listeners::new();
+        assert!(listeners.is_empty());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        for id in 0..3 {
+            let seen = seen.clone();
+            listeners.add(Box::new(move |event: &usize| {
+                seen.lock().unwrap().push((id, *event));
+                if id == 1 {
+                    panic!("a listener's bug");
+                }
+            }));
+        }
+        assert!(!listeners.is_empty());
+        assert_eq!(listeners.len(), 3);
+        listeners.notify(|listener| listener(&7));
+        assert_eq!(*seen.lock().unwrap(), vec![(0, 7), (1, 7), (2, 7)]);
+    }
+
+    #[test]
+    fn racing_adds_lose_no_listener() {
+        let listeners: Arc<Listeners<Counter>> = Arc::new(Listeners::new());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let listeners = listeners.clone();
+                let calls = calls.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        let calls = calls.clone();
+                        listeners.add(Box::new(move |_: &usize| {
+                            calls.fetch_add(1, Ordering::Relaxed);
+                        }));
+                        listeners.notify(|listener| listener(&0));
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(listeners.len(), 200);
+        calls.store(0, Ordering::Relaxed);
+        listeners.notify(|listener| listener(&0));
+        assert_eq!(calls.load(Ordering::Relaxed), 200);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::Listeners;
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::sync::Arc;
+
+    #[test]
+    fn a_listener_added_concurrently_is_seen_whole_or_not_at_all() {
+        loom::model(|| {
+            let listeners: Arc<Listeners<dyn Fn(&()) + Send + Sync>> = Arc::new(Listeners::new());
+            let calls = Arc::new(AtomicUsize::new(0));
+            let adder = {
+                let listeners = listeners.clone();
+                let calls = calls.clone();
+                loom::thread::spawn(move || {
+                    listeners.add(Box::new(move |_: &()| {
+                        calls.fetch_add(1, Ordering::Relaxed);
+                    }));
+                })
+            };
+            listeners.add(Box::new(|_: &()| {}));
+            listeners.notify(|listener| listener(&()));
+            adder.join().unwrap();
+            let before = calls.load(Ordering::Relaxed);
+            assert!(before <= 1);
+            listeners.notify(|listener| listener(&()));
+            assert_eq!(calls.load(Ordering::Relaxed), before + 1);
+            assert_eq!(listeners.len(), 2);
+        });
     }
 }

@@ -4,18 +4,67 @@
 //! access the state machine makes; otherwise they are std's (and parking_lot's
 //! lock, which is only ever taken off the closed-state success path).
 
-#[cfg(all(loom, feature = "chaos"))]
-pub(crate) use loom::sync::atomic::AtomicBool;
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+#[allow(unused_imports)] // which of them a build uses depends on its features
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::Arc;
-#[cfg(all(not(loom), feature = "chaos"))]
-pub(crate) use std::sync::atomic::AtomicBool;
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+#[allow(unused_imports)] // which of them a build uses depends on its features
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::Arc;
+
+/// A slot written at most once and then read without a lock: std's `OnceLock`.
+///
+/// Under loom it is a loom lock around a leaked reference, so the model
+/// checker sees the write and every read as synchronising operations (the
+/// few bytes leaked per model run do not matter there).
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct OnceSlot<T>(std::sync::OnceLock<T>);
+
+#[cfg(not(loom))]
+impl<T> OnceSlot<T> {
+    pub(crate) const fn new() -> Self {
+        Self(std::sync::OnceLock::new())
+    }
+
+    /// The value, once set. One acquire load.
+    #[inline]
+    pub(crate) fn get(&self) -> Option<&T> {
+        self.0.get()
+    }
+
+    /// Sets the value, or gives it back if the slot was already set.
+    pub(crate) fn set(&self, value: T) -> Result<(), T> {
+        self.0.set(value)
+    }
+}
+
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct OnceSlot<T: 'static>(loom::sync::Mutex<Option<&'static T>>);
+
+#[cfg(loom)]
+impl<T: 'static> OnceSlot<T> {
+    pub(crate) fn new() -> Self {
+        Self(loom::sync::Mutex::new(None))
+    }
+
+    pub(crate) fn get(&self) -> Option<&T> {
+        *self.0.lock().unwrap()
+    }
+
+    pub(crate) fn set(&self, value: T) -> Result<(), T> {
+        let mut slot = self.0.lock().unwrap();
+        if slot.is_some() {
+            return Err(value);
+        }
+        *slot = Some(Box::leak(Box::new(value)));
+        Ok(())
+    }
+}
 
 /// A mutual-exclusion lock with a non-poisoning `lock()`.
 ///

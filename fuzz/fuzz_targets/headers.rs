@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
 use seawall::retry::pushback::{grpc_pushback, retry_after, GrpcPushback};
-use seawall::timeout::grpc::parse_grpc_timeout;
+use seawall::timeout::parse_grpc_timeout;
 
 fuzz_target!(|input: (u32, &[u8])| {
     let (seconds, value) = input;

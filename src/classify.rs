@@ -4,7 +4,9 @@
 //! dependency working as designed; a `503` is the dependency in trouble; a
 //! request the caller cancelled says nothing either way. A classifier turns the
 //! result of one call into an [`Outcome`], and every seawall layer that counts
-//! outcomes takes one.
+//! outcomes takes one. The retry layer asks the same question first: only what
+//! a classifier calls a failure may be retried (see
+//! [`RetryPolicy`](crate::retry::RetryPolicy)).
 //!
 //! Any closure `Fn(&Result<Response, Error>) -> Outcome` is a classifier. The
 //! ready-made ones are [`FailOnError`] (the default: `Err` fails, `Ok`
@@ -101,7 +103,7 @@ mod http_status {
     /// Classifies `http::Response`s by status code.
     ///
     /// By default a `5xx` status is a failure and everything else a success;
-    /// `429 Too Many Requests` and `408 Request TimeoutService` can be counted as
+    /// `429 Too Many Requests` and `408 Request Timeout` can be counted as
     /// failures too. Transport errors (`Err`) are failures.
     ///
     /// ```
@@ -133,7 +135,7 @@ mod http_status {
             self
         }
 
-        /// Also count `408 Request TimeoutService` as a failure.
+        /// Also count `408 Request Timeout` as a failure.
         pub fn with_request_timeout(mut self) -> Self {
             self.request_timeout = true;
             self

@@ -67,10 +67,11 @@ use crate::breaker::{Breaker, BreakerConfig, BreakerLayer, BreakerService};
 use crate::bulkhead::{Bulkhead, BulkheadConfig, BulkheadLayer, BulkheadService};
 use crate::classify::FailOnError;
 use crate::error::ConfigError;
-use crate::retry::clone::Cloned;
-use crate::retry::policy::RetryOnError;
-use crate::retry::{RetryConfig, RetryConfigBuilder, RetryLayer, RetryService};
+use crate::retry::{
+    Cloned, RetryConfig, RetryConfigBuilder, RetryLayer, RetryOnError, RetryService,
+};
 use crate::timeout::{TimeoutLayer, TimeoutService};
+use crate::validate::positive_duration;
 
 /// The per-attempt timeout when none is given: every call has a deadline.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -124,7 +125,7 @@ impl<P, R, C> ResilienceLayer<P, R, C> {
     }
 
     /// Decides what to retry with `policy` (for example
-    /// [`HttpRetry`](crate::retry::policy::HttpRetry)).
+    /// [`HttpRetry`](crate::retry::HttpRetry)).
     pub fn with_retry_policy<P2>(self, policy: P2) -> ResilienceLayer<P2, R, C> {
         ResilienceLayer {
             retry: self.retry.with_policy(policy),
@@ -135,7 +136,7 @@ impl<P, R, C> ResilienceLayer<P, R, C> {
     }
 
     /// Copies requests for retries with `clone` (for example
-    /// [`HttpReplay`](crate::retry::clone::HttpReplay) for streaming bodies).
+    /// [`HttpReplay`](crate::retry::HttpReplay) for streaming bodies).
     pub fn with_request_clone<R2>(self, clone: R2) -> ResilienceLayer<P, R2, C> {
         ResilienceLayer {
             retry: self.retry.with_clone(clone),
@@ -227,9 +228,7 @@ impl ResilienceBuilder {
     /// A [`ConfigError`] naming the first value out of range.
     pub fn build(self) -> Result<ResilienceLayer, ConfigError> {
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        if timeout.is_zero() {
-            return Err(ConfigError::new("timeout", timeout, "greater than 0"));
-        }
+        positive_duration("timeout", timeout)?;
         let named = self.name.is_some();
         let name = self.name.unwrap_or(Cow::Borrowed("default"));
         let breaker = match self.breaker {

@@ -29,6 +29,13 @@
 use crate::error::ErrorKind;
 
 /// What one call says about the health of the dependency.
+///
+/// ```
+/// use seawall::classify::{Classify, FailOnError, Outcome};
+///
+/// let ok: Result<u32, std::io::Error> = Ok(7);
+/// assert_eq!(FailOnError.classify(&ok), Outcome::Success);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// The dependency did its job.
@@ -43,6 +50,22 @@ pub enum Outcome {
 /// Classifies the result of one call.
 ///
 /// Implemented for every `Fn(&Result<Res, E>) -> Outcome`.
+///
+/// ```
+/// use seawall::classify::{Classify, Outcome};
+///
+/// struct Slow;
+/// impl Classify<u64, ()> for Slow {
+///     fn classify(&self, result: &Result<u64, ()>) -> Outcome {
+///         match result {
+///             Ok(millis) if *millis > 1_000 => Outcome::Failure,
+///             Ok(_) => Outcome::Success,
+///             Err(()) => Outcome::Ignored,
+///         }
+///     }
+/// }
+/// assert_eq!(Slow.classify(&Ok(5_000)), Outcome::Failure);
+/// ```
 pub trait Classify<Res, E> {
     /// The outcome of a call that ended with `result`.
     fn classify(&self, result: &Result<Res, E>) -> Outcome;
@@ -189,6 +212,13 @@ mod grpc_status {
     use super::{outcome_of_error, Classify, Outcome};
 
     /// A gRPC status code, as carried by the `grpc-status` header.
+    ///
+    /// ```
+    /// use seawall::classify::GrpcCode;
+    ///
+    /// assert_eq!(GrpcCode::from_header(b"14"), Some(GrpcCode::Unavailable));
+    /// assert_eq!(GrpcCode::from_i32(99), None);
+    /// ```
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     #[allow(missing_docs)]
     pub enum GrpcCode {

@@ -82,6 +82,21 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// `P` decides what the retry retries, `R` copies requests for it, `C`
 /// classifies results for the breaker.
+///
+/// ```
+/// use seawall::classify::HttpStatus;
+/// use seawall::resilience::ResilienceLayer;
+/// use seawall::retry::{HttpReplay, HttpRetry};
+///
+/// let layer = ResilienceLayer::builder()
+///     .name("catalog")
+///     .build()?
+///     .with_retry_policy(HttpRetry::default())
+///     .with_request_clone(HttpReplay::new(64 * 1024))
+///     .with_classifier(HttpStatus::server_errors());
+/// assert_eq!(layer.retry_config().name(), "catalog");
+/// # Ok::<(), seawall::ConfigError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct ResilienceLayer<P = RetryOnError, R = Cloned, C = FailOnError> {
     retry: RetryLayer<P, R>,
@@ -91,6 +106,18 @@ pub struct ResilienceLayer<P = RetryOnError, R = Cloned, C = FailOnError> {
 }
 
 /// The service a [`ResilienceLayer`] makes around `S`.
+///
+/// ```
+/// use seawall::resilience::{ResilienceLayer, ResilienceService};
+/// use tower::{Layer, service_fn};
+///
+/// # fn main() -> Result<(), seawall::ConfigError> {
+/// let inner = service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) });
+/// let service: ResilienceService<_> = ResilienceLayer::builder().build()?.layer(inner);
+/// # drop(service);
+/// # Ok(())
+/// # }
+/// ```
 pub type ResilienceService<S, P = RetryOnError, R = Cloned, C = FailOnError> =
     RetryService<BreakerService<BulkheadService<TimeoutService<S>>, C>, P, R>;
 
@@ -176,6 +203,23 @@ impl<S, P: Clone, R: Clone, C: Clone> Layer<S> for ResilienceLayer<P, R, C> {
 }
 
 /// Builds a [`ResilienceLayer`]; [`build`](Self::build) checks every value.
+///
+/// ```
+/// use seawall::resilience::ResilienceLayer;
+/// use seawall::retry::RetryConfig;
+/// use std::time::Duration;
+///
+/// let layer = ResilienceLayer::builder()
+///     .name("payments")
+///     .timeout(Duration::from_secs(2))
+///     .retry(RetryConfig::builder().max_attempts(2))
+///     .build()?;
+/// assert_eq!(layer.timeout(), Duration::from_secs(2));
+///
+/// let err = ResilienceLayer::builder().timeout(Duration::ZERO).build().unwrap_err();
+/// assert_eq!(err.field(), "timeout");
+/// # Ok::<(), seawall::ConfigError>(())
+/// ```
 #[derive(Debug, Default)]
 #[must_use]
 pub struct ResilienceBuilder {

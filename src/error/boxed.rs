@@ -7,4 +7,9 @@
 //! on itself through the other.
 
 /// The error type of every seawall layer: any error, boxed.
+///
+/// ```
+/// let err: seawall::BoxError = "connection reset".into();
+/// assert_eq!(err.to_string(), "connection reset");
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -108,7 +108,14 @@ pub trait CloneRequest<Request> {
     }
 }
 
-/// Copies requests with `Clone`.
+/// Copies requests with `Clone`: every request can be retried. The default.
+///
+/// ```
+/// use seawall::retry::{CloneRequest, Cloned};
+///
+/// let request = Cloned.prepare(vec![1, 2, 3]);
+/// assert_eq!(Cloned.clone_request(&request), Some(vec![1, 2, 3]));
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cloned;
 

@@ -130,6 +130,18 @@ impl fmt::Debug for RetryConfig {
 }
 
 /// Builds a [`RetryConfig`]; [`build`](Self::build) checks every value.
+///
+/// ```
+/// use seawall::retry::RetryConfig;
+/// use std::time::Duration;
+///
+/// let err = RetryConfig::builder().max_attempts(0).build().unwrap_err();
+/// assert_eq!(err.field(), "max_attempts");
+///
+/// let config = RetryConfig::builder().name("search").timeout(Duration::from_secs(2)).build()?;
+/// assert_eq!(config.timeout(), Some(Duration::from_secs(2)));
+/// # Ok::<(), seawall::ConfigError>(())
+/// ```
 #[must_use]
 pub struct RetryConfigBuilder {
     config: RetryConfig,

@@ -22,6 +22,20 @@ pin_project! {
     ///
     /// Dropping it drops the attempt in flight (or the wait before the next
     /// one) and the copy of the request kept for retries.
+    ///
+    /// ```
+    /// use seawall::retry::{future::ResponseFuture, RetryConfig, RetryService};
+    /// use tower::{Service, ServiceExt, service_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), seawall::BoxError> {
+    /// let inner = service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) });
+    /// let mut retry = RetryService::new(inner, RetryConfig::default());
+    /// let future: ResponseFuture<_, u32, _, _> = retry.ready().await?.call(3);
+    /// assert_eq!(future.await?, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub struct ResponseFuture<S, Request, P, C>
     where
         C: CloneRequest<Request>,

@@ -117,6 +117,20 @@ fn set_previous_rpc_attempts<B>(request: &mut http::Request<B>, attempt: Attempt
 /// trailers. A replica that needs bytes which were dropped because the
 /// body outgrew the limit fails with an error (the retry layer never makes
 /// one: it checks first).
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::{BodyExt, Full};
+/// use seawall::retry::{CloneRequest, HttpReplay, ReplayBody};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let request = HttpReplay::new(4).prepare(http::Request::new(Full::new(Bytes::from("too long"))));
+/// let body: &ReplayBody<_> = request.body();
+/// assert!(body.is_capped(), "known from its size to be over the limit");
+/// assert!(body.replica().is_none());
+/// # }
+/// ```
 pub struct ReplayBody<B> {
     buffer: Arc<Mutex<ReplayBuffer<B>>>,
     /// How many chunks of the buffer this replica has read.

@@ -7,6 +7,14 @@ use super::error::InvalidDeadline;
 use crate::error::BoxError;
 
 /// The header gRPC clients send their deadline in.
+///
+/// ```
+/// let request = http::Request::builder()
+///     .header(seawall::timeout::GRPC_TIMEOUT, "250m")
+///     .body(())
+///     .unwrap();
+/// assert!(request.headers().contains_key("grpc-timeout"));
+/// ```
 pub const GRPC_TIMEOUT: &str = "grpc-timeout";
 
 /// Parses a `grpc-timeout` value strictly, as the gRPC spec writes it: one to

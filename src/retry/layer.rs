@@ -7,7 +7,8 @@ use crate::sync::Arc;
 use super::clone::Cloned;
 use super::config::RetryConfig;
 use super::policy::RetryOnError;
-use super::service::{RetryService, RetryShared};
+use super::service::RetryService;
+use super::shared::RetryShared;
 
 /// Wraps services in a [`RetryService`]; every service it makes shares one budget
 /// and one set of metrics.

@@ -93,6 +93,7 @@ mod pushback;
 mod replay;
 mod retry_state;
 mod service;
+mod shared;
 
 pub use self::backoff::{backoff_fn, Backoff, BackoffFn, Jitter, JitterRng, StandardBackoff};
 pub use self::budget::RetryBudget;

@@ -19,7 +19,7 @@ use super::error::BudgetExhausted;
 use super::event::RetryEvent;
 use super::metrics::GiveUp;
 use super::policy::{is_rejection, RetryDecision, RetryPolicy};
-use super::service::RetryShared;
+use super::shared::RetryShared;
 
 /// What a request keeps for its retries, boxed (see the response future);
 /// `None` for a request that cannot be retried.

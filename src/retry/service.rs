@@ -1,4 +1,4 @@
-//! The retry service, and what every service of one layer shares.
+//! The retry service.
 
 use std::fmt;
 use std::task::{Context, Poll};
@@ -6,56 +6,15 @@ use std::task::{Context, Poll};
 use tower_service::Service;
 
 use crate::error::BoxError;
-use crate::sync::{Arc, AtomicU64};
+use crate::sync::Arc;
 use crate::timeout::Deadline;
 
 use super::clone::{Attempt, CloneRequest, Cloned};
 use super::config::RetryConfig;
-use super::event::RetryEvent;
 use super::future::ResponseFuture;
-use super::metrics::RetryMetrics;
 use super::policy::{RetryOnError, RetryPolicy};
 use super::retry_state::{overall_deadline, RetryState};
-
-/// What every service of one layer shares: the config (with its budget and
-/// listeners) and the metric handles.
-pub(crate) struct RetryShared {
-    pub(crate) config: RetryConfig,
-    pub(crate) metrics: RetryMetrics,
-    /// Numbers the requests that need a random source, to seed each its own.
-    pub(crate) rng_streams: AtomicU64,
-}
-
-impl RetryShared {
-    pub(crate) fn new(config: RetryConfig) -> Self {
-        let metrics = RetryMetrics::new(&config.name);
-        if let Some(budget) = &config.budget {
-            metrics.budget_level.set(budget.level());
-        }
-        Self {
-            config,
-            metrics,
-            rng_streams: AtomicU64::new(0),
-        }
-    }
-
-    /// Sends the event `event` builds to the listeners; builds none when there
-    /// are none.
-    #[inline]
-    pub(crate) fn notify<'a>(&'a self, event: impl FnOnce(&'a str) -> RetryEvent<'a>) {
-        let listeners = &self.config.listeners;
-        if !listeners.is_empty() {
-            let event = event(&self.config.name);
-            listeners.notify(|listener| listener(&event));
-        }
-    }
-}
-
-impl fmt::Debug for RetryShared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.config.fmt(f)
-    }
-}
+use super::shared::RetryShared;
 
 /// A tower service that retries failed calls.
 ///

@@ -29,8 +29,7 @@ use seawall::classify::HttpStatus;
 use seawall::health::{Criticality, HealthRegistry, HealthService, InFlightLayer};
 use seawall::observe::Event;
 use seawall::resilience::ResilienceLayer;
-use seawall::retry::clone::NoClone;
-use seawall::retry::RetryConfig;
+use seawall::retry::{NoClone, RetryConfig};
 use seawall::BoxError;
 use tower::ServiceBuilder;
 

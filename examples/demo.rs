@@ -32,10 +32,7 @@ use seawall::classify::{Classify, Outcome};
 use seawall::fallback::{FallbackLayer, FallbackOn};
 use seawall::observe::Event;
 use seawall::resilience::ResilienceLayer;
-use seawall::retry::backoff::StandardBackoff;
-use seawall::retry::clone::ReqwestClone;
-use seawall::retry::policy::{Decision, RetryPolicy};
-use seawall::retry::RetryConfig;
+use seawall::retry::{ReqwestClone, RetryConfig, RetryEvent, RetryOnFailure, StandardBackoff};
 use seawall::{BoxError, ErrorKind};
 use tokio::time::Instant;
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -315,7 +312,7 @@ impl Service<reqwest::Request> for CountingClient {
 }
 
 /// A 5xx or a failed request is the upstream failing: the breaker counts it,
-/// the retry retries it.
+/// and the retry (through `RetryOnFailure`) retries it.
 #[derive(Clone, Copy)]
 struct UpstreamFailed;
 
@@ -334,20 +331,6 @@ impl Classify<reqwest::Response, BoxError> for UpstreamFailed {
             Outcome::Failure
         } else {
             Outcome::Success
-        }
-    }
-}
-
-impl RetryPolicy<reqwest::Request, reqwest::Response, BoxError> for UpstreamFailed {
-    fn decide(
-        &self,
-        _: &reqwest::Request,
-        result: &Result<reqwest::Response, BoxError>,
-    ) -> Decision {
-        if Self::is_failure(result) {
-            Decision::Retry
-        } else {
-            Decision::Accept
         }
     }
 }
@@ -435,8 +418,8 @@ async fn run(args: &Args, with_seawall: bool, screen: Arc<Screen>) -> std::io::R
                 .max_attempts(3)
                 .backoff(StandardBackoff::new(Duration::from_millis(25), 2.0))
                 .seed(args.seed)
-                .on_event(move |event: &Event<'_>| {
-                    if matches!(event, Event::RetryScheduled { .. }) {
+                .on_event(move |event: &RetryEvent<'_>| {
+                    if matches!(event, RetryEvent::Scheduled { .. }) {
                         retries.retries.fetch_add(1, Ordering::Relaxed);
                     }
                 }),
@@ -444,7 +427,7 @@ async fn run(args: &Args, with_seawall: bool, screen: Arc<Screen>) -> std::io::R
         .build()
         .expect("a valid stack")
         .with_request_clone(ReqwestClone)
-        .with_retry_policy(UpstreamFailed)
+        .with_retry_policy(RetryOnFailure::new(UpstreamFailed))
         .with_classifier(UpstreamFailed);
     let budget = resilience.retry_config().budget().cloned();
     let fallback = FallbackLayer::value(Answer::Cached)

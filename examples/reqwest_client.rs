@@ -26,10 +26,7 @@ use seawall::classify::{Classify, HttpStatus, Outcome};
 use seawall::fallback::{FallbackLayer, FallbackOn};
 use seawall::observe::Event;
 use seawall::resilience::ResilienceLayer;
-use seawall::retry::backoff::StandardBackoff;
-use seawall::retry::clone::ReqwestClone;
-use seawall::retry::policy::HttpRetry;
-use seawall::retry::RetryConfig;
+use seawall::retry::{HttpRetry, ReqwestClone, RetryConfig, RetryEvent, StandardBackoff};
 use seawall::{BoxError, ErrorKind};
 use tokio::time::Instant;
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -131,8 +128,8 @@ async fn main() -> Result<(), BoxError> {
             RetryConfig::builder()
                 .max_attempts(3)
                 .backoff(StandardBackoff::new(Duration::from_millis(20), 2.0))
-                .on_event(|event: &Event<'_>| {
-                    if let Event::RetryScheduled {
+                .on_event(|event: &RetryEvent<'_>| {
+                    if let RetryEvent::Scheduled {
                         attempt,
                         delay,
                         pushback,

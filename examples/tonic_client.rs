@@ -24,10 +24,7 @@ use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer, OpenWait};
 use seawall::classify::GrpcStatus;
 use seawall::observe::Event;
 use seawall::resilience::ResilienceLayer;
-use seawall::retry::backoff::StandardBackoff;
-use seawall::retry::clone::{HttpReplay, ReplayBody};
-use seawall::retry::policy::GrpcRetry;
-use seawall::retry::RetryConfig;
+use seawall::retry::{GrpcRetry, HttpReplay, ReplayBody, RetryConfig, RetryEvent, StandardBackoff};
 use seawall::tonic::{status_of, StatusLayer};
 use seawall::BoxError;
 use tokio::time::Instant;
@@ -90,8 +87,8 @@ async fn main() -> Result<(), BoxError> {
             RetryConfig::builder()
                 .max_attempts(3)
                 .backoff(StandardBackoff::new(Duration::from_millis(20), 2.0))
-                .on_event(|event: &Event<'_>| {
-                    if let Event::RetryScheduled { attempt, delay, .. } = event {
+                .on_event(|event: &RetryEvent<'_>| {
+                    if let RetryEvent::Scheduled { attempt, delay, .. } = event {
                         println!(
                             "    retry: attempt {attempt} got UNAVAILABLE, next in {delay:.2?}"
                         );

@@ -4,7 +4,9 @@
 //! dependency working as designed; a `503` is the dependency in trouble; a
 //! request the caller cancelled says nothing either way. A classifier turns the
 //! result of one call into an [`Outcome`], and every seawall layer that counts
-//! outcomes takes one.
+//! outcomes takes one. The retry layer asks the same question first: only what
+//! a classifier calls a failure may be retried (see
+//! [`RetryPolicy`](crate::retry::RetryPolicy)).
 //!
 //! Any closure `Fn(&Result<Response, Error>) -> Outcome` is a classifier. The
 //! ready-made ones are [`FailOnError`] (the default: `Err` fails, `Ok`
@@ -27,6 +29,13 @@
 use crate::error::ErrorKind;
 
 /// What one call says about the health of the dependency.
+///
+/// ```
+/// use seawall::classify::{Classify, FailOnError, Outcome};
+///
+/// let ok: Result<u32, std::io::Error> = Ok(7);
+/// assert_eq!(FailOnError.classify(&ok), Outcome::Success);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// The dependency did its job.
@@ -41,6 +50,22 @@ pub enum Outcome {
 /// Classifies the result of one call.
 ///
 /// Implemented for every `Fn(&Result<Res, E>) -> Outcome`.
+///
+/// ```
+/// use seawall::classify::{Classify, Outcome};
+///
+/// struct Slow;
+/// impl Classify<u64, ()> for Slow {
+///     fn classify(&self, result: &Result<u64, ()>) -> Outcome {
+///         match result {
+///             Ok(millis) if *millis > 1_000 => Outcome::Failure,
+///             Ok(_) => Outcome::Success,
+///             Err(()) => Outcome::Ignored,
+///         }
+///     }
+/// }
+/// assert_eq!(Slow.classify(&Ok(5_000)), Outcome::Failure);
+/// ```
 pub trait Classify<Res, E> {
     /// The outcome of a call that ended with `result`.
     fn classify(&self, result: &Result<Res, E>) -> Outcome;
@@ -101,7 +126,7 @@ mod http_status {
     /// Classifies `http::Response`s by status code.
     ///
     /// By default a `5xx` status is a failure and everything else a success;
-    /// `429 Too Many Requests` and `408 Request TimeoutService` can be counted as
+    /// `429 Too Many Requests` and `408 Request Timeout` can be counted as
     /// failures too. Transport errors (`Err`) are failures.
     ///
     /// ```
@@ -133,7 +158,7 @@ mod http_status {
             self
         }
 
-        /// Also count `408 Request TimeoutService` as a failure.
+        /// Also count `408 Request Timeout` as a failure.
         pub fn with_request_timeout(mut self) -> Self {
             self.request_timeout = true;
             self
@@ -187,6 +212,13 @@ mod grpc_status {
     use super::{outcome_of_error, Classify, Outcome};
 
     /// A gRPC status code, as carried by the `grpc-status` header.
+    ///
+    /// ```
+    /// use seawall::classify::GrpcCode;
+    ///
+    /// assert_eq!(GrpcCode::from_header(b"14"), Some(GrpcCode::Unavailable));
+    /// assert_eq!(GrpcCode::from_i32(99), None);
+    /// ```
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     #[allow(missing_docs)]
     pub enum GrpcCode {

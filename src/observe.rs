@@ -58,8 +58,8 @@
 //! numbers it was made on. With no
 //! listener registered, none is built and the success path does not look for
 //! one. A listener that panics is caught; the breaker carries on.
-//! A retry layer sends [`Event::RetryScheduled`], [`Event::RetryBudgetExhausted`]
-//! and [`Event::RetryGaveUp`] to the listeners given to its config
+//! A retry layer sends its own [`RetryEvent`](crate::retry::RetryEvent)s to
+//! the listeners given to its config
 //! ([`RetryConfigBuilder::on_event`](crate::retry::RetryConfigBuilder::on_event));
 //! a first attempt that succeeds sends none.
 
@@ -200,35 +200,6 @@ pub enum Event<'a> {
         name: &'a str,
         /// What it fell back from.
         cause: crate::fallback::Cause,
-    },
-    /// A retry layer will retry a request after `delay`.
-    RetryScheduled {
-        /// The retry layer's name.
-        name: &'a str,
-        /// The attempt that failed (1 for the first).
-        attempt: u32,
-        /// The wait before the next attempt.
-        delay: Duration,
-        /// `"error"` or `"response"`: what was retried.
-        reason: &'static str,
-        /// Whether the server chose the delay (`Retry-After`, gRPC pushback).
-        pushback: bool,
-    },
-    /// A retry layer's budget refused a retry.
-    RetryBudgetExhausted {
-        /// The retry layer's name.
-        name: &'a str,
-        /// The attempt that failed.
-        attempt: u32,
-    },
-    /// A retry layer gave up on a request that failed in a retryable way.
-    RetryGaveUp {
-        /// The retry layer's name.
-        name: &'a str,
-        /// Attempts made.
-        attempts: u32,
-        /// `"max_attempts"`, `"deadline"`, `"not_replayable"` or `"pushback"`.
-        reason: &'static str,
     },
     /// A chaos layer injected a fault into a call.
     #[cfg(feature = "chaos")]

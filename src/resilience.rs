@@ -67,10 +67,11 @@ use crate::breaker::{Breaker, BreakerConfig, BreakerLayer, BreakerService};
 use crate::bulkhead::{Bulkhead, BulkheadConfig, BulkheadLayer, BulkheadService};
 use crate::classify::FailOnError;
 use crate::error::ConfigError;
-use crate::retry::clone::Cloned;
-use crate::retry::policy::RetryOnError;
-use crate::retry::{RetryConfig, RetryConfigBuilder, RetryLayer, RetryService};
+use crate::retry::{
+    Cloned, RetryConfig, RetryConfigBuilder, RetryLayer, RetryOnError, RetryService,
+};
 use crate::timeout::{TimeoutLayer, TimeoutService};
+use crate::validate::positive_duration;
 
 /// The per-attempt timeout when none is given: every call has a deadline.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,6 +82,21 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// `P` decides what the retry retries, `R` copies requests for it, `C`
 /// classifies results for the breaker.
+///
+/// ```
+/// use seawall::classify::HttpStatus;
+/// use seawall::resilience::ResilienceLayer;
+/// use seawall::retry::{HttpReplay, HttpRetry};
+///
+/// let layer = ResilienceLayer::builder()
+///     .name("catalog")
+///     .build()?
+///     .with_retry_policy(HttpRetry::default())
+///     .with_request_clone(HttpReplay::new(64 * 1024))
+///     .with_classifier(HttpStatus::server_errors());
+/// assert_eq!(layer.retry_config().name(), "catalog");
+/// # Ok::<(), seawall::ConfigError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct ResilienceLayer<P = RetryOnError, R = Cloned, C = FailOnError> {
     retry: RetryLayer<P, R>,
@@ -90,6 +106,18 @@ pub struct ResilienceLayer<P = RetryOnError, R = Cloned, C = FailOnError> {
 }
 
 /// The service a [`ResilienceLayer`] makes around `S`.
+///
+/// ```
+/// use seawall::resilience::{ResilienceLayer, ResilienceService};
+/// use tower::{Layer, service_fn};
+///
+/// # fn main() -> Result<(), seawall::ConfigError> {
+/// let inner = service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) });
+/// let service: ResilienceService<_> = ResilienceLayer::builder().build()?.layer(inner);
+/// # drop(service);
+/// # Ok(())
+/// # }
+/// ```
 pub type ResilienceService<S, P = RetryOnError, R = Cloned, C = FailOnError> =
     RetryService<BreakerService<BulkheadService<TimeoutService<S>>, C>, P, R>;
 
@@ -124,7 +152,7 @@ impl<P, R, C> ResilienceLayer<P, R, C> {
     }
 
     /// Decides what to retry with `policy` (for example
-    /// [`HttpRetry`](crate::retry::policy::HttpRetry)).
+    /// [`HttpRetry`](crate::retry::HttpRetry)).
     pub fn with_retry_policy<P2>(self, policy: P2) -> ResilienceLayer<P2, R, C> {
         ResilienceLayer {
             retry: self.retry.with_policy(policy),
@@ -135,7 +163,7 @@ impl<P, R, C> ResilienceLayer<P, R, C> {
     }
 
     /// Copies requests for retries with `clone` (for example
-    /// [`HttpReplay`](crate::retry::clone::HttpReplay) for streaming bodies).
+    /// [`HttpReplay`](crate::retry::HttpReplay) for streaming bodies).
     pub fn with_request_clone<R2>(self, clone: R2) -> ResilienceLayer<P, R2, C> {
         ResilienceLayer {
             retry: self.retry.with_clone(clone),
@@ -175,6 +203,23 @@ impl<S, P: Clone, R: Clone, C: Clone> Layer<S> for ResilienceLayer<P, R, C> {
 }
 
 /// Builds a [`ResilienceLayer`]; [`build`](Self::build) checks every value.
+///
+/// ```
+/// use seawall::resilience::ResilienceLayer;
+/// use seawall::retry::RetryConfig;
+/// use std::time::Duration;
+///
+/// let layer = ResilienceLayer::builder()
+///     .name("payments")
+///     .timeout(Duration::from_secs(2))
+///     .retry(RetryConfig::builder().max_attempts(2))
+///     .build()?;
+/// assert_eq!(layer.timeout(), Duration::from_secs(2));
+///
+/// let err = ResilienceLayer::builder().timeout(Duration::ZERO).build().unwrap_err();
+/// assert_eq!(err.field(), "timeout");
+/// # Ok::<(), seawall::ConfigError>(())
+/// ```
 #[derive(Debug, Default)]
 #[must_use]
 pub struct ResilienceBuilder {
@@ -227,9 +272,7 @@ impl ResilienceBuilder {
     /// A [`ConfigError`] naming the first value out of range.
     pub fn build(self) -> Result<ResilienceLayer, ConfigError> {
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        if timeout.is_zero() {
-            return Err(ConfigError::new("timeout", timeout, "greater than 0"));
-        }
+        positive_duration("timeout", timeout)?;
         let named = self.name.is_some();
         let name = self.name.unwrap_or(Cow::Borrowed("default"));
         let breaker = match self.breaker {

@@ -15,6 +15,22 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize
 #[cfg(not(loom))]
 pub(crate) use std::sync::Arc;
 
+/// An `Arc` of an unsized value (a trait object), made from a `Box` of it.
+///
+/// std's `Arc` unsizes itself (`Arc<T>` into `Arc<dyn Trait>`); loom's cannot,
+/// so under loom the value goes through a std `Arc` that loom's takes over.
+#[cfg_attr(not(feature = "retry"), allow(dead_code))]
+pub(crate) fn arc_from_box<T: ?Sized>(boxed: Box<T>) -> Arc<T> {
+    #[cfg(loom)]
+    {
+        Arc::from_std(std::sync::Arc::from(boxed))
+    }
+    #[cfg(not(loom))]
+    {
+        Arc::from(boxed)
+    }
+}
+
 /// A slot written at most once and then read without a lock: std's `OnceLock`.
 ///
 /// Under loom it is a loom lock around a leaked reference, so the model

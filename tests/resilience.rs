@@ -10,8 +10,7 @@ use seawall::breaker::{Breaker, BreakerConfig, OpenWait, State};
 use seawall::bulkhead::{Bulkhead, BulkheadConfig};
 use seawall::fallback::FallbackLayer;
 use seawall::resilience::ResilienceLayer;
-use seawall::retry::backoff::StandardBackoff;
-use seawall::retry::RetryConfig;
+use seawall::retry::{RetryConfig, StandardBackoff};
 use seawall::{BoxError, ErrorKind};
 use tower::{service_fn, Layer, Service, ServiceBuilder, ServiceExt};
 
@@ -185,7 +184,7 @@ async fn an_axum_server_behind_the_preset_sheds_times_out_and_degrades() {
     use seawall::axum::ErrorResponseLayer;
     use seawall::classify::HttpStatus;
     use seawall::fallback::{FallbackOn, HttpMark};
-    use seawall::retry::clone::NoClone;
+    use seawall::retry::NoClone;
 
     let pool = Bulkhead::new(
         BulkheadConfig::builder()
@@ -327,7 +326,7 @@ fn the_preset_adds_little_to_the_future_it_wraps() {
     let preset = ResilienceLayer::builder()
         .build()
         .unwrap()
-        .with_request_clone(seawall::retry::clone::NoClone);
+        .with_request_clone(seawall::retry::NoClone);
     let wrapped = preset.layer(handler);
     let added = future_size::<_, Request>(&wrapped) - future_size::<_, Request>(&handler);
     println!("the preset adds {added} bytes to the handler's future");

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use seawall::breaker::error::BreakerOpen;
-use seawall::observe::Event;
-use seawall::retry::backoff::{from_fn, Backoff, Jitter, Rng, StandardBackoff};
-use seawall::retry::budget::RetryBudget;
+use seawall::classify::Outcome;
 use seawall::retry::error::BudgetExhausted;
-use seawall::retry::policy::{Decision, RetryPolicy};
-use seawall::retry::{RetryConfig, RetryLayer};
+use seawall::retry::{
+    backoff_fn, Backoff, Jitter, JitterRng, RetryBudget, RetryConfig, RetryDecision, RetryEvent,
+    RetryLayer, RetryPolicy, StandardBackoff,
+};
 use seawall::{BoxError, ErrorKind};
 use tokio::time::Instant;
 use tokio_test::{assert_pending, assert_ready};
@@ -83,13 +83,13 @@ fn config() -> seawall::retry::RetryConfigBuilder {
 
 fn events() -> (
     Arc<Mutex<Vec<String>>>,
-    impl Fn(&Event<'_>) + Send + Sync + 'static,
+    impl Fn(&RetryEvent<'_>) + Send + Sync + 'static,
 ) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    (seen, move |event: &Event<'_>| {
+    (seen, move |event: &RetryEvent<'_>| {
         let line = match event {
-            Event::RetryScheduled {
+            RetryEvent::Scheduled {
                 attempt,
                 delay,
                 reason,
@@ -100,10 +100,10 @@ fn events() -> (
                     "retry after attempt {attempt} in {delay:?} ({reason}, pushback {pushback})"
                 )
             }
-            Event::RetryBudgetExhausted { attempt, .. } => {
+            RetryEvent::BudgetExhausted { attempt, .. } => {
                 format!("budget refused after {attempt}")
             }
-            Event::RetryGaveUp {
+            RetryEvent::GaveUp {
                 attempts, reason, ..
             } => format!("gave up after {attempts}: {reason}"),
             other => format!("{other:?}"),
@@ -146,7 +146,7 @@ proptest! {
     #[test]
     fn every_delay_is_within_its_formula_and_the_cap(backoff in backoff_strategy(), seed in any::<u64>()) {
         prop_assert!(backoff.validate().is_ok());
-        let mut rng = Rng::seeded(seed);
+        let mut rng = JitterRng::seeded(seed);
         let mut previous = None;
         for retry in 1..=1_000u32 {
             let t = backoff.unjittered(retry);
@@ -171,7 +171,7 @@ proptest! {
     #[test]
     fn seeded_delays_are_reproducible(backoff in backoff_strategy(), seed in any::<u64>()) {
         let run = || {
-            let mut rng = Rng::seeded(seed);
+            let mut rng = JitterRng::seeded(seed);
             let mut previous = None;
             (1..=50u32).map(|retry| {
                 let delay = backoff.delay(retry, previous, &mut rng);
@@ -210,14 +210,14 @@ fn huge_retry_numbers_saturate_at_the_cap() {
             StandardBackoff::constant(Duration::from_secs(1)),
         ] {
             let backoff = backoff.with_cap(cap).with_jitter(jitter);
-            let delay = backoff.delay(u32::MAX, Some(Duration::MAX), &mut Rng::seeded(1));
+            let delay = backoff.delay(u32::MAX, Some(Duration::MAX), &mut JitterRng::seeded(1));
             assert!(delay <= cap, "{backoff:?}: {delay:?}");
         }
     }
     let max = StandardBackoff::new(Duration::from_secs(1), 3.0)
         .with_cap(Duration::MAX)
         .with_jitter(Jitter::None);
-    assert!(max.delay(u32::MAX, None, &mut Rng::seeded(1)) > Duration::from_secs(1));
+    assert!(max.delay(u32::MAX, None, &mut JitterRng::seeded(1)) > Duration::from_secs(1));
 }
 
 #[test]
@@ -403,14 +403,92 @@ async fn a_closure_policy_decides_what_is_retried() {
     assert_eq!(service.ready().await.unwrap().call(1).await.unwrap(), 503);
 }
 
+#[tokio::test(start_paused = true)]
+async fn only_what_the_classifier_calls_a_failure_is_retried() {
+    use seawall::classify::Classify;
+    use seawall::retry::RetryOnFailure;
+
+    // 5xx fails, other responses succeed, errors say nothing about the dependency.
+    let classifier = |result: &Result<u32, BoxError>| match result {
+        Ok(status) if *status >= 500 => Outcome::Failure,
+        Ok(_) => Outcome::Success,
+        Err(_) => Outcome::Ignored,
+    };
+    assert_eq!(classifier.classify(&Ok(503)), Outcome::Failure);
+    let policy = RetryOnFailure::new(classifier);
+
+    let inner = Scripted::new(vec![Ok(503), Ok(502), Ok(404)]);
+    let mut service = RetryLayer::new(config().max_attempts(5).build().unwrap())
+        .with_policy(policy)
+        .layer(inner.clone());
+    assert_eq!(service.ready().await.unwrap().call(1).await.unwrap(), 404);
+    assert_eq!(
+        inner.call_times().len(),
+        3,
+        "two failures retried, a success stands"
+    );
+
+    let inner = Scripted::new(vec![Err("cancelled"), Ok(200)]);
+    let mut service = RetryLayer::new(config().max_attempts(5).build().unwrap())
+        .with_policy(policy)
+        .layer(inner.clone());
+    service.ready().await.unwrap().call(1).await.unwrap_err();
+    assert_eq!(inner.call_times().len(), 1, "an ignored result stands");
+}
+
+#[cfg(feature = "bulkhead")]
+#[tokio::test(start_paused = true)]
+async fn rejections_retried_on_request_count_as_failures_where_the_classifier_ignores_them() {
+    use seawall::bulkhead::error::BulkheadFull;
+    use seawall::classify::{Classify, FailOnError};
+    use seawall::retry::RetryOnFailure;
+
+    let full: Result<u32, BoxError> = Err(BulkheadFull::new().into());
+    assert_eq!(FailOnError.classify(&full), Outcome::Ignored);
+    let calls = Arc::new(Mutex::new(0));
+    let counter = calls.clone();
+    let full = service_fn(move |_: u32| {
+        *counter.lock().unwrap() += 1;
+        async { Err::<u32, BoxError>(BulkheadFull::new().into()) }
+    });
+    for retry_rejections in [false, true] {
+        *calls.lock().unwrap() = 0;
+        let mut service = RetryLayer::new(
+            config()
+                .max_attempts(3)
+                .retry_rejections(retry_rejections)
+                .build()
+                .unwrap(),
+        )
+        .with_policy(RetryOnFailure::new(FailOnError))
+        .layer(full.clone());
+        let err = service.ready().await.unwrap().call(1).await.unwrap_err();
+        assert_eq!(ErrorKind::of(&*err), ErrorKind::BulkheadFull);
+        let expected = if retry_rejections { 3 } else { 1 };
+        assert_eq!(
+            *calls.lock().unwrap(),
+            expected,
+            "retry_rejections {retry_rejections}"
+        );
+    }
+}
+
 /// A policy that retries everything after a fixed pushback.
 #[derive(Clone)]
-struct Pushback(Decision);
+struct Pushback(RetryDecision);
 
 impl<Req, Res, E> RetryPolicy<Req, Res, E> for Pushback {
-    fn decide(&self, _: &Req, result: &Result<Res, E>) -> Decision {
+    fn classify(&self, result: &Result<Res, E>) -> Outcome {
         if result.is_ok() {
-            Decision::Accept
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        }
+    }
+
+    fn decide(&self, _: &Req, result: &Result<Res, E>) -> RetryDecision {
+        if result.is_ok() {
+            RetryDecision::Accept
         } else {
             self.0
         }
@@ -422,7 +500,7 @@ async fn pushback_replaces_the_backoff_and_is_clamped() {
     let (seen, listener) = events();
     let inner = Scripted::new(vec![Err("busy"), Ok(1)]);
     let mut service = RetryLayer::new(config().on_event(listener).build().unwrap())
-        .with_policy(Pushback(Decision::RetryAfter(Duration::from_secs(3))))
+        .with_policy(Pushback(RetryDecision::RetryAfter(Duration::from_secs(3))))
         .layer(inner.clone());
     service.ready().await.unwrap().call(1).await.unwrap();
     assert_eq!(inner.call_times(), [Duration::ZERO, Duration::from_secs(3)]);
@@ -438,7 +516,9 @@ async fn pushback_replaces_the_backoff_and_is_clamped() {
             .build()
             .unwrap(),
     )
-    .with_policy(Pushback(Decision::RetryAfter(Duration::from_secs(3600))))
+    .with_policy(Pushback(RetryDecision::RetryAfter(Duration::from_secs(
+        3600,
+    ))))
     .layer(inner.clone());
     service.ready().await.unwrap().call(1).await.unwrap();
     assert_eq!(inner.call_times(), [Duration::ZERO, Duration::from_secs(2)]);
@@ -449,7 +529,7 @@ async fn do_not_retry_pushback_stops_at_once() {
     let (seen, listener) = events();
     let inner = Scripted::new(vec![Err("busy"), Ok(1)]);
     let mut service = RetryLayer::new(config().on_event(listener).build().unwrap())
-        .with_policy(Pushback(Decision::DoNotRetry))
+        .with_policy(Pushback(RetryDecision::DoNotRetry))
         .layer(inner.clone());
     assert_eq!(
         service
@@ -515,7 +595,7 @@ async fn a_custom_backoff_closure_sets_the_waits() {
     let mut service = RetryLayer::new(
         config()
             .max_attempts(4)
-            .backoff(from_fn(|retry| {
+            .backoff(backoff_fn(|retry| {
                 Duration::from_millis(10 * u64::from(retry))
             }))
             .build()
@@ -767,7 +847,7 @@ async fn metrics_count_attempts_retries_refusals_and_give_ups() {
 #[cfg(feature = "http")]
 #[test]
 fn retry_after_parsing_table() {
-    use seawall::retry::pushback::retry_after;
+    use seawall::retry::parse_retry_after as retry_after;
     use std::time::UNIX_EPOCH;
     // Sun, 06 Nov 1994 08:49:37 GMT
     let now = UNIX_EPOCH + Duration::from_secs(784_111_777);
@@ -809,7 +889,7 @@ fn retry_after_parsing_table() {
 
 #[test]
 fn grpc_pushback_parsing_table() {
-    use seawall::retry::pushback::{grpc_pushback, GrpcPushback};
+    use seawall::retry::{parse_grpc_pushback as grpc_pushback, GrpcPushback};
     let after = |ms| GrpcPushback::After(Duration::from_millis(ms));
     let table: &[(&[u8], GrpcPushback)] = &[
         (b"0", after(0)),
@@ -838,9 +918,9 @@ proptest! {
     /// Whatever arrives from the network, parsing never panics.
     #[test]
     fn pushback_parsing_never_panics(value in proptest::collection::vec(any::<u8>(), 0..64)) {
-        let _ = seawall::retry::pushback::grpc_pushback(&value);
+        let _ = seawall::retry::parse_grpc_pushback(&value);
         #[cfg(feature = "http")]
-        let _ = seawall::retry::pushback::retry_after(&value, std::time::SystemTime::now());
+        let _ = seawall::retry::parse_retry_after(&value, std::time::SystemTime::now());
     }
 }
 
@@ -852,8 +932,7 @@ mod http_retry {
     use bytes::Bytes;
     use http::{Request, Response, StatusCode};
     use http_body_util::{BodyExt, Full, StreamBody};
-    use seawall::retry::clone::{Attempt, HttpReplay, ReplayBody};
-    use seawall::retry::policy::HttpRetry;
+    use seawall::retry::{Attempt, HttpReplay, HttpRetry, ReplayBody};
     use seawall::timeout::Deadline;
 
     type Body = http_body_util::combinators::BoxBody<Bytes, BoxError>;
@@ -994,10 +1073,32 @@ mod http_retry {
         }
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_501_is_a_failure_but_not_retried() {
+        let not_implemented: Result<Response<()>, BoxError> = Ok(Response::builder()
+            .status(StatusCode::NOT_IMPLEMENTED)
+            .body(())
+            .unwrap());
+        assert_eq!(
+            RetryPolicy::<Request<()>, _, _>::classify(&HttpRetry::default(), &not_implemented),
+            Outcome::Failure
+        );
+        let inner = HttpScripted::new(vec![(501, vec![]), (200, vec![])]);
+        let mut service = layer(1024).layer(inner.clone());
+        let response = send(
+            &mut service,
+            Request::get("/").body(streaming(&[])).unwrap(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(inner.seen().len(), 1);
+    }
+
     #[cfg(feature = "grpc")]
     #[tokio::test(start_paused = true)]
     async fn retried_grpc_requests_say_how_many_attempts_came_before() {
-        use seawall::retry::policy::GrpcRetry;
+        use seawall::retry::GrpcRetry;
         let unavailable = (200, vec![("grpc-status", "14")]);
         let inner = HttpScripted::new(vec![unavailable.clone(), unavailable, (200, vec![])]);
         let mut service = RetryLayer::new(config().max_attempts(3).build().unwrap())
@@ -1038,7 +1139,7 @@ mod http_retry {
         assert_eq!(seen[1].body, "ab", "the retry also read one frame");
         // A replica reads exactly what the original would have.
         let replay = HttpReplay::new(1024);
-        use seawall::retry::clone::CloneRequest;
+        use seawall::retry::CloneRequest;
         let first = replay.prepare(Request::new(streaming(&["ab", "cd", "ef"])));
         let second = replay.clone_request(&first).unwrap();
         let mut first_body = first.into_body();
@@ -1078,7 +1179,7 @@ mod http_retry {
 
     #[tokio::test]
     async fn replay_body_bounds_and_trailers() {
-        use seawall::retry::clone::CloneRequest;
+        use seawall::retry::CloneRequest;
         let replay = HttpReplay::new(4);
         // Known too large up front: never buffered, no replica.
         let big = replay.prepare(Request::new(Full::new(Bytes::from_static(b"0123456789"))));
@@ -1254,7 +1355,7 @@ mod http_retry {
     #[cfg(feature = "grpc")]
     #[tokio::test(start_paused = true)]
     async fn grpc_pushback_sets_the_wait_and_a_bad_one_stops_retries() {
-        use seawall::retry::policy::GrpcRetry;
+        use seawall::retry::GrpcRetry;
         let grpc = |script| {
             let inner = HttpScripted::new(script);
             let service = RetryLayer::new(config().max_attempts(3).build().unwrap())
@@ -1310,8 +1411,8 @@ mod http_retry {
 #[tokio::test]
 async fn reqwest_behind_the_retry_layer_follows_retry_after_from_a_real_server() {
     use axum::response::IntoResponse;
-    use seawall::retry::clone::ReqwestClone;
-    use seawall::retry::policy::HttpRetry;
+    use seawall::retry::HttpRetry;
+    use seawall::retry::ReqwestClone;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     let hits = Arc::new(AtomicUsize::new(0));
@@ -1379,7 +1480,7 @@ async fn reqwest_behind_the_retry_layer_follows_retry_after_from_a_real_server()
 #[test]
 fn http_retry_and_http_status_read_reqwest_responses_with_boxed_errors() {
     use seawall::classify::{Classify, HttpStatus, Outcome};
-    use seawall::retry::policy::{Decision, HttpRetry, RetryPolicy};
+    use seawall::retry::{HttpRetry, RetryDecision, RetryPolicy};
 
     let url: reqwest::Url = "http://127.0.0.1/".parse().unwrap();
     let get = reqwest::Request::new(reqwest::Method::GET, url.clone());
@@ -1395,14 +1496,17 @@ fn http_retry_and_http_status_read_reqwest_responses_with_boxed_errors() {
     };
     assert_eq!(
         HttpRetry::default().decide(&get, &busy()),
-        Decision::RetryAfter(Duration::from_secs(2))
+        RetryDecision::RetryAfter(Duration::from_secs(2))
     );
     assert_eq!(
         HttpRetry::default().decide(&post, &busy()),
-        Decision::Accept
+        RetryDecision::Accept
     );
     let failed: Result<reqwest::Response, seawall::BoxError> = Err("connection refused".into());
-    assert_eq!(HttpRetry::default().decide(&get, &failed), Decision::Retry);
+    assert_eq!(
+        HttpRetry::default().decide(&get, &failed),
+        RetryDecision::Retry
+    );
 
     assert_eq!(
         HttpStatus::server_errors().classify(&busy()),

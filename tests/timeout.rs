@@ -95,7 +95,7 @@ async fn the_timer_starts_at_call_not_at_construction() {
 mod grpc_timeout {
     use super::*;
     use seawall::timeout::error::InvalidDeadline;
-    use seawall::timeout::grpc::{parse_grpc_timeout, FromGrpcTimeout};
+    use seawall::timeout::{parse_grpc_timeout, FromGrpcTimeout};
     use std::sync::atomic::AtomicU32;
 
     #[test]

@@ -6,14 +6,14 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
-use seawall::retry::pushback::{grpc_pushback, retry_after, GrpcPushback};
-use seawall::timeout::grpc::parse_grpc_timeout;
+use seawall::retry::{parse_grpc_pushback, parse_retry_after, GrpcPushback};
+use seawall::timeout::parse_grpc_timeout;
 
 fuzz_target!(|input: (u32, &[u8])| {
     let (seconds, value) = input;
     let now = UNIX_EPOCH + Duration::from_secs(u64::from(seconds));
 
-    if let Some(delay) = retry_after(value, now) {
+    if let Some(delay) = parse_retry_after(value, now) {
         // Delay-seconds are digits only; anything else accepted is a date.
         let text = std::str::from_utf8(value).expect("only ASCII is accepted").trim();
         if text.bytes().all(|b| b.is_ascii_digit()) {
@@ -25,9 +25,9 @@ fuzz_target!(|input: (u32, &[u8])| {
             assert!(text.ends_with("GMT") || text.contains(' '), "{text:?}");
         }
     }
-    let _ = retry_after(value, SystemTime::UNIX_EPOCH);
+    let _ = parse_retry_after(value, SystemTime::UNIX_EPOCH);
 
-    match grpc_pushback(value) {
+    match parse_grpc_pushback(value) {
         GrpcPushback::After(_) => assert!(!value.is_empty() && value.iter().all(u8::is_ascii_digit)),
         GrpcPushback::DoNotRetry => {
             assert!(value.is_empty() || !value.iter().all(u8::is_ascii_digit))

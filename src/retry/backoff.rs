@@ -1,54 +1,37 @@
-//! How long to wait before each retry.
-//!
-//! # Why jitter
-//!
-//! Clients that failed together and retry after the same delay fail together
-//! again: a dependency that stumbled for a moment meets every retry at once.
-//! Randomising the delay spreads them out. The formulas are the ones AWS
-//! measured in "Exponential Backoff And Jitter", with `t` the un-jittered
-//! delay of the retry (already capped), `base` the first delay and `cap` the
-//! largest:
-//!
-//! | [`Jitter`] | delay |
-//! |---|---|
-//! | `None` | `t` |
-//! | `Full` | `rand(0, t)` |
-//! | `Equal` | `t/2 + rand(0, t/2)` |
-//! | `Decorrelated` | `min(cap, rand(base, previous * 3))` |
-//!
-//! The cap holds after jitter too, and the arithmetic saturates, so retry
-//! number `u32::MAX` gets `cap`, not an overflow.
-//!
-//! The random source is a small [`Rng`] seeded from the retry layer's seed,
-//! so a seeded run is reproducible.
-//!
-//! ```
-//! use seawall::retry::backoff::{Backoff, StandardBackoff, Jitter, Rng};
-//! use std::time::Duration;
-//!
-//! let backoff = StandardBackoff::new(Duration::from_millis(100), 2.0)
-//!     .with_cap(Duration::from_secs(2))
-//!     .with_jitter(Jitter::None);
-//! let mut rng = Rng::seeded(7);
-//! assert_eq!(backoff.delay(1, None, &mut rng), Duration::from_millis(100));
-//! assert_eq!(backoff.delay(3, None, &mut rng), Duration::from_millis(400));
-//! assert_eq!(backoff.delay(1_000, None, &mut rng), Duration::from_secs(2));
-//! ```
+//! How long to wait before each retry: the backoff trait, the standard
+//! constant, linear and exponential delays with jitter, and the random source
+//! the jitter draws from.
 
 use std::fmt;
 use std::time::Duration;
 
 use crate::error::ConfigError;
+use crate::validate::bounded_duration;
 
 /// Chooses the delay before a retry.
 ///
-/// Implemented by [`StandardBackoff`] (which also does constant and
-/// linear delays) and by [`FromFn`], which makes one from a closure.
+/// Implemented by [`StandardBackoff`] (constant, linear and exponential
+/// delays, capped and [jittered](Jitter)) and by [`BackoffFn`], which makes
+/// one from a closure. The random source is a small [`JitterRng`] seeded from
+/// the retry layer's seed, so a seeded run is reproducible.
+///
+/// ```
+/// use seawall::retry::{Backoff, Jitter, JitterRng, StandardBackoff};
+/// use std::time::Duration;
+///
+/// let backoff = StandardBackoff::new(Duration::from_millis(100), 2.0)
+///     .with_cap(Duration::from_secs(2))
+///     .with_jitter(Jitter::None);
+/// let mut rng = JitterRng::seeded(7);
+/// assert_eq!(backoff.delay(1, None, &mut rng), Duration::from_millis(100));
+/// assert_eq!(backoff.delay(3, None, &mut rng), Duration::from_millis(400));
+/// assert_eq!(backoff.delay(1_000, None, &mut rng), Duration::from_secs(2));
+/// ```
 pub trait Backoff: Send + Sync {
     /// The delay before retry number `retry` (1 for the first retry, which is
     /// the second attempt). `previous` is the delay before the previous retry,
     /// if there was one.
-    fn delay(&self, retry: u32, previous: Option<Duration>, rng: &mut Rng) -> Duration;
+    fn delay(&self, retry: u32, previous: Option<Duration>, rng: &mut JitterRng) -> Duration;
 
     /// Checks the settings; the retry builder calls it and returns its error.
     ///
@@ -63,39 +46,75 @@ pub trait Backoff: Send + Sync {
 /// A backoff from a closure of the retry number.
 ///
 /// ```
-/// use seawall::retry::backoff::{from_fn, Backoff, Rng};
+/// use seawall::retry::{backoff_fn, Backoff, JitterRng};
 /// use std::time::Duration;
 ///
-/// let backoff = from_fn(|retry| Duration::from_millis(10 * u64::from(retry)));
-/// assert_eq!(backoff.delay(3, None, &mut Rng::seeded(1)), Duration::from_millis(30));
+/// let backoff = backoff_fn(|retry| Duration::from_millis(10 * u64::from(retry)));
+/// assert_eq!(backoff.delay(3, None, &mut JitterRng::seeded(1)), Duration::from_millis(30));
 /// ```
-pub fn from_fn<F>(f: F) -> FromFn<F>
+pub fn backoff_fn<F>(f: F) -> BackoffFn<F>
 where
     F: Fn(u32) -> Duration + Send + Sync,
 {
-    FromFn(f)
+    BackoffFn(f)
 }
 
-/// A [`Backoff`] made by [`from_fn`].
+/// A [`Backoff`] made by [`backoff_fn`] from a closure.
+///
+/// ```
+/// use seawall::retry::{backoff_fn, BackoffFn};
+/// use std::time::Duration;
+///
+/// let backoff: BackoffFn<_> = backoff_fn(|_| Duration::from_millis(5));
+/// # drop(backoff);
+/// ```
 #[derive(Clone, Copy)]
-pub struct FromFn<F>(F);
+pub struct BackoffFn<F>(F);
 
-impl<F> fmt::Debug for FromFn<F> {
+impl<F> fmt::Debug for BackoffFn<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("FromFn")
+        f.write_str("BackoffFn")
     }
 }
 
-impl<F> Backoff for FromFn<F>
+impl<F> Backoff for BackoffFn<F>
 where
     F: Fn(u32) -> Duration + Send + Sync,
 {
-    fn delay(&self, retry: u32, _: Option<Duration>, _: &mut Rng) -> Duration {
+    fn delay(&self, retry: u32, _: Option<Duration>, _: &mut JitterRng) -> Duration {
         (self.0)(retry)
     }
 }
 
-/// How a delay is randomised. See the [module docs](self) for the formulas.
+/// How a delay is randomised.
+///
+/// # Why jitter
+///
+/// Clients that failed together and retry after the same delay fail together
+/// again: a dependency that stumbled for a moment meets every retry at once.
+/// Randomising the delay spreads them out. The formulas are the ones AWS
+/// measured in "Exponential Backoff And Jitter", with `t` the un-jittered
+/// delay of the retry (already capped), `base` the first delay and `cap` the
+/// largest:
+///
+/// | `Jitter` | delay |
+/// |---|---|
+/// | `None` | `t` |
+/// | `Full` | `rand(0, t)` |
+/// | `Equal` | `t/2 + rand(0, t/2)` |
+/// | `Decorrelated` | `min(cap, rand(base, previous * 3))` |
+///
+/// The cap holds after jitter too, and the arithmetic saturates, so retry
+/// number `u32::MAX` gets `cap`, not an overflow.
+///
+/// ```
+/// use seawall::retry::{Backoff, Jitter, JitterRng, StandardBackoff};
+/// use std::time::Duration;
+///
+/// let equal = StandardBackoff::new(Duration::from_millis(100), 2.0).with_jitter(Jitter::Equal);
+/// let delay = equal.delay(1, None, &mut JitterRng::seeded(3));
+/// assert!(delay >= Duration::from_millis(50) && delay <= Duration::from_millis(100));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Jitter {
     /// Not at all.
@@ -123,15 +142,15 @@ enum Growth {
 /// never less than `base`).
 ///
 /// ```
-/// use seawall::retry::backoff::{Backoff, StandardBackoff, Jitter, Rng};
+/// use seawall::retry::{Backoff, Jitter, JitterRng, StandardBackoff};
 /// use std::time::Duration;
 ///
 /// let linear = StandardBackoff::linear(Duration::from_millis(100), Duration::from_millis(50))
 ///     .with_jitter(Jitter::None);
-/// assert_eq!(linear.delay(3, None, &mut Rng::seeded(0)), Duration::from_millis(200));
+/// assert_eq!(linear.delay(3, None, &mut JitterRng::seeded(0)), Duration::from_millis(200));
 ///
 /// let full = StandardBackoff::new(Duration::from_millis(100), 2.0).with_jitter(Jitter::Full);
-/// let delay = full.delay(4, None, &mut Rng::seeded(0));
+/// let delay = full.delay(4, None, &mut JitterRng::seeded(0));
 /// assert!(delay <= Duration::from_millis(800));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -237,7 +256,7 @@ impl Default for StandardBackoff {
 }
 
 impl Backoff for StandardBackoff {
-    fn delay(&self, retry: u32, previous: Option<Duration>, rng: &mut Rng) -> Duration {
+    fn delay(&self, retry: u32, previous: Option<Duration>, rng: &mut JitterRng) -> Duration {
         let t = self.unjittered_nanos(retry);
         let delay = match self.jitter {
             Jitter::None => t,
@@ -273,25 +292,28 @@ impl Backoff for StandardBackoff {
                 "at least the base delay",
             ));
         }
+        // The base is at most the cap, so this bounds every delay.
+        bounded_duration("cap", Duration::from_nanos(self.cap))?;
         Ok(())
     }
 }
 
-/// A small, fast, seedable random source (SplitMix64). Not for cryptography.
+/// The random source a [`Backoff`] draws its jitter from: small, fast and
+/// seedable (SplitMix64). Not for cryptography.
 ///
 /// ```
-/// use seawall::retry::backoff::Rng;
+/// use seawall::retry::JitterRng;
 ///
-/// let (mut a, mut b) = (Rng::seeded(42), Rng::seeded(42));
+/// let (mut a, mut b) = (JitterRng::seeded(42), JitterRng::seeded(42));
 /// assert_eq!(a.next_u64(), b.next_u64());
 /// assert!(a.between(10, 20) >= 10);
 /// ```
 #[derive(Clone, Debug)]
-pub struct Rng {
+pub struct JitterRng {
     state: u64,
 }
 
-impl Rng {
+impl JitterRng {
     /// A generator whose sequence is fixed by `seed`.
     pub fn seeded(seed: u64) -> Self {
         Self { state: seed }

@@ -1,42 +1,6 @@
 //! A retry budget shared by every clone of a retry layer, and by any other
-//! layer that wants one.
-//!
-//! # Why a budget and not only a maximum number of attempts
-//!
-//! "Retry up to 3 times" sounds safe, and is what turns a dependency that is
-//! struggling into one that is down: when every call fails, every caller sends
-//! three times the load, just when there is least capacity. A maximum bounds the
-//! retries of *one* request; a budget bounds the retries of *all* of them,
-//! relative to the traffic, so retries help with sporadic failures and fade
-//! out by themselves during an outage.
-//!
-//! Two kinds:
-//!
-//! - [`RetryBudget::ratio`]: retries may be at most a fraction of the requests
-//!   made over a recent time window, plus a small floor of retries per second
-//!   so that a quiet client can still retry (Finagle's budget; tower's
-//!   `TpsBudget`). Under a sustained total failure, attempts stay within
-//!   `(1 + ratio) x requests + floor x window`.
-//! - [`RetryBudget::token_bucket`]: gRPC's retry throttling (proposal A6).
-//!   The bucket starts full with `max_tokens`; each failed attempt takes one
-//!   token, each success puts `token_ratio` back; retries are allowed only
-//!   while more than half the tokens are left.
-//!
-//! Both are lock-free: a handful of atomic words, updated with compare-and-swap.
-//!
-//! ```
-//! use seawall::retry::budget::RetryBudget;
-//! use std::time::Duration;
-//!
-//! let budget = RetryBudget::ratio(0.1, 0, Duration::from_secs(10))?;
-//! for _ in 0..20 {
-//!     budget.deposit(); // twenty requests...
-//! }
-//! assert!(budget.try_withdraw()); // ...earn two retries
-//! assert!(budget.try_withdraw());
-//! assert!(!budget.try_withdraw());
-//! # Ok::<(), seawall::ConfigError>(())
-//! ```
+//! layer that wants one: a ratio of recent requests, or gRPC's token bucket,
+//! each a handful of atomic words.
 
 use std::fmt;
 use std::time::Duration;
@@ -59,6 +23,31 @@ const EPOCH_MASK: u64 = (1 << (64 - BALANCE_BITS)) - 1;
 
 /// A retry budget. Cheap to clone; clones share the same budget.
 ///
+/// # Why a budget and not only a maximum number of attempts
+///
+/// "Retry up to 3 times" sounds safe, and is what turns a dependency that is
+/// struggling into one that is down: when every call fails, every caller sends
+/// three times the load, just when there is least capacity. A maximum bounds the
+/// retries of *one* request; a budget bounds the retries of *all* of them,
+/// relative to the traffic, so retries help with sporadic failures and fade
+/// out by themselves during an outage.
+///
+/// Two kinds:
+///
+/// - [`RetryBudget::ratio`]: retries may be at most a fraction of the requests
+///   made over a recent time window, plus a small floor of retries per second
+///   so that a quiet client can still retry (Finagle's budget; tower's
+///   `TpsBudget`). Under a sustained total failure, attempts stay within
+///   `(1 + ratio) x requests + floor x window`.
+/// - [`RetryBudget::token_bucket`]: gRPC's retry throttling (proposal A6).
+///   The bucket starts full with `max_tokens`; each failed attempt takes one
+///   token, each success puts `token_ratio` back; retries are allowed only
+///   while more than half the tokens are left.
+///
+/// Both are lock-free: a handful of atomic words, updated with compare-and-swap.
+///
+/// # Use
+///
 /// Call [`deposit`](Self::deposit) once per request (first attempt),
 /// [`record`](Self::record) with the outcome of each attempt, and
 /// [`try_withdraw`](Self::try_withdraw) before each retry. The retry layer
@@ -66,7 +55,7 @@ const EPOCH_MASK: u64 = (1 << (64 - BALANCE_BITS)) - 1;
 ///
 /// ```
 /// use seawall::classify::Outcome;
-/// use seawall::retry::budget::RetryBudget;
+/// use seawall::retry::RetryBudget;
 ///
 /// // gRPC A6: 10 tokens; retries stop once 5 or fewer are left.
 /// let budget = RetryBudget::token_bucket(10, 0.5)?;
@@ -78,12 +67,27 @@ const EPOCH_MASK: u64 = (1 << (64 - BALANCE_BITS)) - 1;
 /// assert!(budget.try_withdraw()); // 5.5 tokens > 5
 /// # Ok::<(), seawall::ConfigError>(())
 /// ```
+///
+/// ```
+/// use seawall::retry::RetryBudget;
+/// use std::time::Duration;
+///
+/// let budget = RetryBudget::ratio(0.1, 0, Duration::from_secs(10))?;
+/// for _ in 0..20 {
+///     budget.deposit(); // twenty requests...
+/// }
+/// assert!(budget.try_withdraw()); // ...earn two retries
+/// assert!(budget.try_withdraw());
+/// assert!(!budget.try_withdraw());
+/// # Ok::<(), seawall::ConfigError>(())
+/// ```
 #[derive(Clone)]
 pub struct RetryBudget {
-    kind: Arc<Kind>,
+    kind: Arc<BudgetKind>,
 }
 
-enum Kind {
+/// The two kinds of budget.
+enum BudgetKind {
     Ratio(RatioBudget),
     TokenBucket(TokenBucket),
 }
@@ -123,7 +127,7 @@ impl RetryBudget {
             .saturating_mul(window.as_secs())
             .saturating_mul(SCALE);
         Ok(Self {
-            kind: Arc::new(Kind::Ratio(RatioBudget {
+            kind: Arc::new(BudgetKind::Ratio(RatioBudget {
                 clock,
                 slice,
                 credit,
@@ -160,7 +164,7 @@ impl RetryBudget {
         }
         let max = u64::from(max_tokens) * SCALE;
         Ok(Self {
-            kind: Arc::new(Kind::TokenBucket(TokenBucket {
+            kind: Arc::new(BudgetKind::TokenBucket(TokenBucket {
                 max,
                 ratio: (token_ratio * SCALE as f64).round() as u64,
                 tokens: AtomicU64::new(max),
@@ -171,7 +175,7 @@ impl RetryBudget {
     /// A request was made (its first attempt). Earns a ratio budget its share
     /// of a retry; a token bucket ignores it.
     pub fn deposit(&self) {
-        if let Kind::Ratio(budget) = &*self.kind {
+        if let BudgetKind::Ratio(budget) = &*self.kind {
             budget.add(budget.credit as i64);
         }
     }
@@ -180,7 +184,7 @@ impl RetryBudget {
     /// failure and puts `token_ratio` back for a success; a ratio budget
     /// ignores it.
     pub fn record(&self, outcome: Outcome) {
-        if let Kind::TokenBucket(bucket) = &*self.kind {
+        if let BudgetKind::TokenBucket(bucket) = &*self.kind {
             match outcome {
                 Outcome::Success => {
                     bucket.update(|t| t.saturating_add(bucket.ratio).min(bucket.max))
@@ -198,7 +202,7 @@ impl RetryBudget {
     /// a ratio budget can overdraw by at most one retry per racing thread.
     pub fn try_withdraw(&self) -> bool {
         match &*self.kind {
-            Kind::Ratio(budget) => {
+            BudgetKind::Ratio(budget) => {
                 if budget.balance() < SCALE as i64 {
                     return false;
                 }
@@ -206,15 +210,17 @@ impl RetryBudget {
                 true
             }
             // Relaxed: the count is the only data; nothing else is published through it.
-            Kind::TokenBucket(bucket) => bucket.tokens.load(Ordering::Relaxed) > bucket.max / 2,
+            BudgetKind::TokenBucket(bucket) => {
+                bucket.tokens.load(Ordering::Relaxed) > bucket.max / 2
+            }
         }
     }
 
     /// How much is left: retries available now (ratio) or tokens (bucket).
     pub fn level(&self) -> f64 {
         match &*self.kind {
-            Kind::Ratio(budget) => budget.balance().max(0) as f64 / SCALE as f64,
-            Kind::TokenBucket(bucket) => {
+            BudgetKind::Ratio(budget) => budget.balance().max(0) as f64 / SCALE as f64,
+            BudgetKind::TokenBucket(bucket) => {
                 bucket.tokens.load(Ordering::Relaxed) as f64 / SCALE as f64
             }
         }
@@ -224,8 +230,8 @@ impl RetryBudget {
 impl fmt::Debug for RetryBudget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match &*self.kind {
-            Kind::Ratio(_) => "ratio",
-            Kind::TokenBucket(_) => "token_bucket",
+            BudgetKind::Ratio(_) => "ratio",
+            BudgetKind::TokenBucket(_) => "token_bucket",
         };
         f.debug_struct("RetryBudget")
             .field("kind", &kind)

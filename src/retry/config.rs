@@ -3,14 +3,15 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::ConfigError;
-use crate::observe::{Event, Listener};
+use crate::sync::{arc_from_box, Arc};
+use crate::validate::{bounded_duration, positive_duration};
 
 use super::backoff::{Backoff, StandardBackoff};
 use super::budget::RetryBudget;
+use super::event::{RetryEvent, RetryListeners};
 
 /// The most attempts a request may be given.
 const MAX_ATTEMPTS: u32 = 100;
@@ -31,9 +32,7 @@ const MAX_ATTEMPTS: u32 = 100;
 /// | `seed` | random |
 ///
 /// ```
-/// use seawall::retry::RetryConfig;
-/// use seawall::retry::backoff::{StandardBackoff, Jitter};
-/// use seawall::retry::budget::RetryBudget;
+/// use seawall::retry::{Jitter, RetryBudget, RetryConfig, StandardBackoff};
 /// use std::time::Duration;
 ///
 /// let config = RetryConfig::builder()
@@ -58,7 +57,8 @@ pub struct RetryConfig {
     pub(crate) max_pushback: Duration,
     pub(crate) retry_rejections: bool,
     pub(crate) seed: u64,
-    pub(crate) listeners: Vec<Listener>,
+    /// Shared by the config's clones, and so by every service of a layer.
+    pub(crate) listeners: Arc<RetryListeners>,
 }
 
 impl RetryConfig {
@@ -96,7 +96,7 @@ impl Default for RetryConfig {
         Self {
             name: Cow::Borrowed("default"),
             max_attempts: 3,
-            backoff: Arc::new(StandardBackoff::default()),
+            backoff: arc_from_box(Box::new(StandardBackoff::default())),
             budget: Some(
                 RetryBudget::ratio(0.2, 10, Duration::from_secs(10))
                     .expect("the default budget is valid"),
@@ -108,7 +108,7 @@ impl Default for RetryConfig {
             seed: std::collections::hash_map::RandomState::new()
                 .build_hasher()
                 .finish(),
-            listeners: Vec::new(),
+            listeners: Arc::new(RetryListeners::new()),
         }
     }
 }
@@ -124,11 +124,24 @@ impl fmt::Debug for RetryConfig {
             .field("max_pushback", &self.max_pushback)
             .field("retry_rejections", &self.retry_rejections)
             .field("seed", &self.seed)
+            .field("listeners", &self.listeners.len())
             .finish_non_exhaustive()
     }
 }
 
 /// Builds a [`RetryConfig`]; [`build`](Self::build) checks every value.
+///
+/// ```
+/// use seawall::retry::RetryConfig;
+/// use std::time::Duration;
+///
+/// let err = RetryConfig::builder().max_attempts(0).build().unwrap_err();
+/// assert_eq!(err.field(), "max_attempts");
+///
+/// let config = RetryConfig::builder().name("search").timeout(Duration::from_secs(2)).build()?;
+/// assert_eq!(config.timeout(), Some(Duration::from_secs(2)));
+/// # Ok::<(), seawall::ConfigError>(())
+/// ```
 #[must_use]
 pub struct RetryConfigBuilder {
     config: RetryConfig,
@@ -160,7 +173,7 @@ impl RetryConfigBuilder {
     /// How long to wait before each retry.
     pub fn backoff(mut self, backoff: impl Backoff + 'static) -> Self {
         self.backoff_error = backoff.validate().err();
-        self.config.backoff = Arc::new(backoff);
+        self.config.backoff = arc_from_box(Box::new(backoff));
         self
     }
 
@@ -181,11 +194,11 @@ impl RetryConfigBuilder {
 
     /// The overall time limit of a request, across attempts and waits. A retry
     /// that could not finish within it is not started. A [`Deadline`](crate::timeout::Deadline)
-    /// carried by the request (see [`CloneRequest::deadline_of`](super::clone::CloneRequest::deadline_of))
+    /// carried by the request (see [`CloneRequest::deadline_of`](super::CloneRequest::deadline_of))
     /// applies too; the earlier wins.
     ///
     /// The retry layer does not cut an attempt in flight short: strategies that
-    /// can (such as [`HttpReplay`](super::clone::HttpReplay)) put the deadline on
+    /// can (such as [`HttpReplay`](super::HttpReplay)) put the deadline on
     /// each attempt, and a [`TimeoutService`](crate::timeout::TimeoutService) further in, reading
     /// it with [`FromExtensions`](crate::timeout::FromExtensions), stops the
     /// attempt there.
@@ -221,12 +234,13 @@ impl RetryConfigBuilder {
         self
     }
 
-    /// Calls `listener` for every retry event. A panicking listener is caught.
-    pub fn on_event<F>(mut self, listener: F) -> Self
+    /// Calls `listener` for every [`RetryEvent`], after the listeners added
+    /// before it. A panicking listener is caught.
+    pub fn on_event<F>(self, listener: F) -> Self
     where
-        F: Fn(&Event<'_>) + Send + Sync + 'static,
+        F: Fn(&RetryEvent<'_>) + Send + Sync + 'static,
     {
-        self.config.listeners.push(Arc::new(listener));
+        self.config.listeners.add(Box::new(listener));
         self
     }
 
@@ -247,20 +261,13 @@ impl RetryConfigBuilder {
                 "from 1 to 100",
             ));
         }
-        if config.timeout == Some(Duration::ZERO) {
-            return Err(ConfigError::new(
-                "timeout",
-                Duration::ZERO,
-                "greater than 0",
-            ));
+        if let Some(timeout) = config.timeout {
+            positive_duration("timeout", timeout)?;
         }
-        if config.attempt_timeout == Some(Duration::ZERO) {
-            return Err(ConfigError::new(
-                "attempt_timeout",
-                Duration::ZERO,
-                "greater than 0",
-            ));
+        if let Some(timeout) = config.attempt_timeout {
+            positive_duration("attempt_timeout", timeout)?;
         }
+        bounded_duration("max_pushback", config.max_pushback)?;
         Ok(config)
     }
 }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::error::BoxError;
 
-/// A retry was refused because the shared [`RetryBudget`](super::budget::RetryBudget)
+/// A retry was refused because the shared [`RetryBudget`](super::RetryBudget)
 /// is empty.
 ///
 /// Its [`source`](std::error::Error::source) is the error of the last attempt,

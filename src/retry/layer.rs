@@ -1,10 +1,14 @@
-use std::sync::Arc;
+//! The retry layer.
 
 use tower_layer::Layer;
 
+use crate::sync::Arc;
+
 use super::clone::Cloned;
+use super::config::RetryConfig;
 use super::policy::RetryOnError;
-use super::{RetryConfig, RetryService, Shared};
+use super::service::RetryService;
+use super::shared::RetryShared;
 
 /// Wraps services in a [`RetryService`]; every service it makes shares one budget
 /// and one set of metrics.
@@ -23,7 +27,7 @@ use super::{RetryConfig, RetryService, Shared};
 /// ```
 #[derive(Clone, Debug)]
 pub struct RetryLayer<P = RetryOnError, C = Cloned> {
-    shared: Arc<Shared>,
+    shared: Arc<RetryShared>,
     policy: P,
     clone: C,
 }
@@ -32,7 +36,7 @@ impl RetryLayer {
     /// A layer with `config`, retrying every error of a `Clone` request.
     pub fn new(config: RetryConfig) -> Self {
         Self {
-            shared: Arc::new(Shared::new(config)),
+            shared: Arc::new(RetryShared::new(config)),
             policy: RetryOnError,
             clone: Cloned,
         }
@@ -40,7 +44,7 @@ impl RetryLayer {
 }
 
 impl<P, C> RetryLayer<P, C> {
-    /// Decides what to retry with `policy`.
+    /// Decides what to retry with `policy` (a [`RetryPolicy`](super::RetryPolicy)).
     pub fn with_policy<P2>(self, policy: P2) -> RetryLayer<P2, C> {
         RetryLayer {
             shared: self.shared,
@@ -49,7 +53,7 @@ impl<P, C> RetryLayer<P, C> {
         }
     }
 
-    /// Copies requests with `clone`.
+    /// Copies requests with `clone` (a [`CloneRequest`](super::CloneRequest)).
     pub fn with_clone<C2>(self, clone: C2) -> RetryLayer<P, C2> {
         RetryLayer {
             shared: self.shared,
@@ -68,11 +72,11 @@ impl<S, P: Clone, C: Clone> Layer<S> for RetryLayer<P, C> {
     type Service = RetryService<S, P, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RetryService {
+        RetryService::with_shared(
             inner,
-            shared: self.shared.clone(),
-            policy: self.policy.clone(),
-            clone: self.clone.clone(),
-        }
+            self.shared.clone(),
+            self.policy.clone(),
+            self.clone.clone(),
+        )
     }
 }

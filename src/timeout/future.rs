@@ -20,6 +20,21 @@ pin_project! {
     /// On expiry the inner future is dropped at once, before the error is
     /// returned, so whatever it held (a connection, a permit) is released even
     /// if the caller keeps this future around.
+    ///
+    /// ```
+    /// use seawall::timeout::{future::ResponseFuture, TimeoutService};
+    /// use std::time::Duration;
+    /// use tower::{Service, ServiceExt, service_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), seawall::BoxError> {
+    /// let inner = service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) });
+    /// let mut service = TimeoutService::new(inner, Duration::from_secs(1));
+    /// let future: ResponseFuture<_> = service.ready().await?.call(3);
+    /// assert_eq!(future.await?, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[derive(Debug)]
     pub struct ResponseFuture<F> {
         #[pin]

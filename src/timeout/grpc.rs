@@ -2,11 +2,19 @@
 
 use std::time::Duration;
 
+use super::deadline::{Deadline, ReadDeadline};
 use super::error::InvalidDeadline;
-use super::{Deadline, ReadDeadline};
 use crate::error::BoxError;
 
 /// The header gRPC clients send their deadline in.
+///
+/// ```
+/// let request = http::Request::builder()
+///     .header(seawall::timeout::GRPC_TIMEOUT, "250m")
+///     .body(())
+///     .unwrap();
+/// assert!(request.headers().contains_key("grpc-timeout"));
+/// ```
 pub const GRPC_TIMEOUT: &str = "grpc-timeout";
 
 /// Parses a `grpc-timeout` value strictly, as the gRPC spec writes it: one to
@@ -14,7 +22,7 @@ pub const GRPC_TIMEOUT: &str = "grpc-timeout";
 /// for anything else (signs, spaces, nine digits, a missing or unknown unit).
 ///
 /// ```
-/// use seawall::timeout::grpc::parse_grpc_timeout;
+/// use seawall::timeout::parse_grpc_timeout;
 /// use std::time::Duration;
 ///
 /// assert_eq!(parse_grpc_timeout(b"250m"), Some(Duration::from_millis(250)));
@@ -51,7 +59,7 @@ pub fn parse_grpc_timeout(value: &[u8]) -> Option<Duration> {
 /// as gRPC servers do).
 ///
 /// ```
-/// use seawall::timeout::grpc::FromGrpcTimeout;
+/// use seawall::timeout::FromGrpcTimeout;
 /// use seawall::timeout::ReadDeadline;
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]

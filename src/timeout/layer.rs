@@ -2,7 +2,8 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
-use super::{IgnoreDeadline, TimeoutService};
+use super::deadline::IgnoreDeadline;
+use super::service::TimeoutService;
 
 /// Wraps services in a per-attempt [`TimeoutService`].
 ///

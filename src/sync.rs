@@ -33,9 +33,11 @@ pub(crate) fn arc_from_box<T: ?Sized>(boxed: Box<T>) -> Arc<T> {
 
 /// A slot written at most once and then read without a lock: std's `OnceLock`.
 ///
-/// Under loom it is a loom lock around a leaked reference, so the model
-/// checker sees the write and every read as synchronising operations (the
-/// few bytes leaked per model run do not matter there).
+/// Under loom the value sits in a `OnceLock` that loom does not see, guarded
+/// by a loom flag that it does: the write publishes the value with a release
+/// store after writing it, and a read returns it only after an acquire load
+/// saw the flag, so the model checker explores exactly the synchronisation
+/// the std version relies on.
 #[cfg(not(loom))]
 #[derive(Debug)]
 pub(crate) struct OnceSlot<T>(std::sync::OnceLock<T>);
@@ -60,24 +62,39 @@ impl<T> OnceSlot<T> {
 
 #[cfg(loom)]
 #[derive(Debug)]
-pub(crate) struct OnceSlot<T: 'static>(loom::sync::Mutex<Option<&'static T>>);
+pub(crate) struct OnceSlot<T> {
+    value: std::sync::OnceLock<T>,
+    published: loom::sync::atomic::AtomicBool,
+    writer: loom::sync::Mutex<()>,
+}
 
 #[cfg(loom)]
-impl<T: 'static> OnceSlot<T> {
+impl<T> OnceSlot<T> {
     pub(crate) fn new() -> Self {
-        Self(loom::sync::Mutex::new(None))
+        Self {
+            value: std::sync::OnceLock::new(),
+            published: loom::sync::atomic::AtomicBool::new(false),
+            writer: loom::sync::Mutex::new(()),
+        }
     }
 
     pub(crate) fn get(&self) -> Option<&T> {
-        *self.0.lock().unwrap()
+        // Acquire: pairs with the release store in `set`.
+        if self.published.load(Ordering::Acquire) {
+            self.value.get()
+        } else {
+            None
+        }
     }
 
     pub(crate) fn set(&self, value: T) -> Result<(), T> {
-        let mut slot = self.0.lock().unwrap();
-        if slot.is_some() {
+        let _writer = self.writer.lock().unwrap();
+        if self.published.load(Ordering::Relaxed) {
             return Err(value);
         }
-        *slot = Some(Box::leak(Box::new(value)));
+        self.value.set(value)?;
+        // Release: the value is written before the flag says so.
+        self.published.store(true, Ordering::Release);
         Ok(())
     }
 }

@@ -72,8 +72,9 @@ struct Entry<K, C> {
 /// A kept component, or the cell it is being built in.
 enum Slot<C> {
     Built(C),
-    /// Filled by the first caller that locks it; `None` until then (or if
-    /// that build panicked, and the next caller builds it).
+    /// Held locked by the caller that inserted it until that caller has
+    /// built the component into it; `None` after that only if the build
+    /// panicked (and the placeholder was taken out).
     Building(Arc<Mutex<Option<C>>>),
 }
 
@@ -142,8 +143,10 @@ impl<K: Hash + Eq + Clone, C: KeyedComponent> LruMap<K, C> {
         // Locked before anyone can see it. Lock order: a placeholder, then the
         // map; nobody waits for a placeholder while holding the map's lock.
         let mut built = cell.lock();
-        entries.insert(key, Slot::Building(cell.clone()), self.capacity);
+        let evicted = entries.insert(key, Slot::Building(cell.clone()), self.capacity);
         drop(entries);
+        // The last handle to an evicted component may free it: not under the lock.
+        drop(evicted);
         let placeholder = Placeholder {
             map: self,
             key,
@@ -156,6 +159,7 @@ impl<K: Hash + Eq + Clone, C: KeyedComponent> LruMap<K, C> {
         placeholder.settle(&component);
         component
     }
+
     /// The component for `key` if one is kept (and built); does not count as
     /// a use.
     pub(crate) fn peek(&self, key: &K) -> Option<C> {
@@ -203,8 +207,11 @@ impl<K: Hash + Eq + Clone, C: KeyedComponent> Drop for Placeholder<'_, K, C> {
 
 impl<K: Hash + Eq + Clone, C: KeyedComponent> Entries<K, C> {
     /// Adds `key` as the most recently used entry, evicting one first if the
-    /// map holds `capacity` entries.
-    fn insert(&mut self, key: &K, component: Slot<C>, capacity: usize) {
+    /// map holds `capacity` entries; gives the evicted component back, for
+    /// the caller to drop outside the lock.
+    #[must_use]
+    fn insert(&mut self, key: &K, component: Slot<C>, capacity: usize) -> Option<Slot<C>> {
+        let mut evicted = None;
         let at = if self.slab.len() < capacity {
             self.slab.push(Entry {
                 key: key.clone(),
@@ -216,7 +223,7 @@ impl<K: Hash + Eq + Clone, C: KeyedComponent> Entries<K, C> {
         } else {
             let at = self.victim();
             self.unlink(at);
-            let evicted = std::mem::replace(
+            let old = std::mem::replace(
                 &mut self.slab[at],
                 Entry {
                     key: key.clone(),
@@ -225,11 +232,13 @@ impl<K: Hash + Eq + Clone, C: KeyedComponent> Entries<K, C> {
                     older: END,
                 },
             );
-            self.index.remove(&evicted.key);
+            self.index.remove(&old.key);
+            evicted = Some(old.component);
             at
         };
         self.link_newest(at);
         self.index.insert(key.clone(), at);
+        evicted
     }
 
     /// The entry to evict from a full map (see the module docs).

@@ -168,22 +168,6 @@ pub enum Event<'a> {
         /// How long it took, when the breaker measured it.
         duration: Option<Duration>,
     },
-    /// A bulkhead refused a call.
-    #[cfg(feature = "bulkhead")]
-    BulkheadRejected {
-        /// The bulkhead's name.
-        name: &'a str,
-    },
-    /// A caller stopped waiting for a bulkhead slot.
-    #[cfg(feature = "bulkhead")]
-    BulkheadWaited {
-        /// The bulkhead's name.
-        name: &'a str,
-        /// How long it waited.
-        waited: Duration,
-        /// Whether it got a slot (otherwise it was refused).
-        acquired: bool,
-    },
     /// A fallback produced a degraded answer.
     #[cfg(feature = "fallback")]
     FallbackTaken {

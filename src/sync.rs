@@ -111,6 +111,13 @@ pub(crate) struct Mutex<T> {
     inner: loom::sync::Mutex<T>,
 }
 
+/// What [`Mutex::lock`] returns.
+#[cfg(not(loom))]
+pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+/// What [`Mutex::lock`] returns.
+#[cfg(loom)]
+pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
 impl<T> Mutex<T> {
     pub(crate) fn new(value: T) -> Self {
         Self {
@@ -246,11 +253,17 @@ pub(crate) fn stripe_count() -> usize {
     }
     #[cfg(not(loom))]
     {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .next_power_of_two()
-            .min(16)
+        // Once per process: `available_parallelism` reads the cgroup limits on
+        // Linux, tens of microseconds, and every breaker asks (a keyed breaker
+        // once per new key).
+        static STRIPES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        *STRIPES.get_or_init(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .next_power_of_two()
+                .min(16)
+        })
     }
 }
 

@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use seawall::bulkhead::{Bulkhead, BulkheadConfig, BulkheadLayer, BulkheadService};
+use seawall::bulkhead::{Bulkhead, BulkheadConfig, BulkheadEvent, BulkheadLayer, BulkheadService};
 use seawall::classify::{Classify, FailOnError, Outcome};
-use seawall::observe::Event;
 use seawall::{BoxError, ConfigError, ErrorKind};
 use tokio_test::{assert_pending, assert_ready, assert_ready_ok};
 use tower::{Layer, Service, ServiceExt};
@@ -308,10 +307,10 @@ async fn events_report_refusals_and_waits() {
     let bulkhead = waiting_bulkhead(1, 1, Duration::from_millis(50));
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    bulkhead.on_event(move |event: &Event<'_>| {
+    bulkhead.on_event(move |event: &BulkheadEvent<'_>| {
         let line = match event {
-            Event::BulkheadRejected { name } => format!("rejected {name}"),
-            Event::BulkheadWaited {
+            BulkheadEvent::Rejected { name } => format!("rejected {name}"),
+            BulkheadEvent::Waited {
                 name,
                 waited,
                 acquired,
@@ -579,5 +578,55 @@ mod keyed {
         assert_eq!(bulkheads.len(), 2);
         assert!(bulkheads.peek(&"a").is_none());
         assert!(KeyedBulkhead::<String>::new(BulkheadConfig::default(), 0).is_err());
+    }
+
+    #[test]
+    fn idle_bulkheads_go_in_order_of_last_use_and_peek_is_no_use() {
+        let bulkheads = one_slot_each(3);
+        for tenant in ["a", "b", "c"] {
+            bulkheads.get(&tenant);
+        }
+        bulkheads.get(&"a");
+        assert!(bulkheads.peek(&"b").is_some());
+        bulkheads.get(&"d");
+        assert!(
+            bulkheads.peek(&"b").is_none(),
+            "b was the least recently used"
+        );
+        bulkheads.get(&"e");
+        assert!(bulkheads.peek(&"c").is_none());
+        assert!(bulkheads.peek(&"a").is_some() && bulkheads.peek(&"d").is_some());
+        assert_eq!(bulkheads.len(), 3);
+    }
+
+    #[test]
+    fn a_busy_bulkhead_is_protected_only_while_it_is_busy() {
+        let bulkheads = one_slot_each(2);
+        let busy = bulkheads.get(&"a").try_acquire().unwrap();
+        bulkheads.get(&"b");
+        // a is passed over (and counts as used then); b goes.
+        bulkheads.get(&"c");
+        assert!(bulkheads.peek(&"a").is_some());
+        assert!(bulkheads.peek(&"b").is_none());
+        // Its call done, a is idle and the least recently used: it goes next.
+        drop(busy);
+        bulkheads.get(&"d");
+        assert!(bulkheads.peek(&"a").is_none());
+        assert!(bulkheads.peek(&"c").is_some());
+    }
+
+    #[test]
+    fn an_evicted_busy_bulkhead_keeps_its_calls_and_the_key_starts_over() {
+        let bulkheads = one_slot_each(1);
+        let old = bulkheads.get(&"a");
+        let held = old.try_acquire().unwrap();
+        bulkheads.get(&"b"); // every kept bulkhead is busy: a goes anyway
+        assert!(bulkheads.peek(&"a").is_none());
+        let new = bulkheads.get(&"a");
+        assert_eq!(new.in_flight(), 0, "a new bulkhead for the key");
+        let _second = new.try_acquire().unwrap();
+        assert_eq!(old.in_flight(), 1, "the call in flight keeps its slot");
+        drop(held);
+        assert_eq!(old.in_flight(), 0);
     }
 }

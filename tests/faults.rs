@@ -23,7 +23,7 @@ use futures::FutureExt;
 use seawall::breaker::{
     Breaker, BreakerConfig, BreakerLayer, BreakerService, KeyedBreaker, OpenWait, State,
 };
-use seawall::bulkhead::{Bulkhead, BulkheadConfig, BulkheadLayer, BulkheadService};
+use seawall::bulkhead::{Bulkhead, BulkheadConfig, BulkheadEvent, BulkheadLayer, BulkheadService};
 use seawall::classify::Outcome;
 use seawall::fallback::{FallbackLayer, FallbackOn};
 use seawall::observe::Event;
@@ -300,7 +300,7 @@ async fn panicking_listeners_disturb_nothing() {
     let heard = Arc::new(AtomicUsize::new(0));
     breaker.on_event(|_: &Event<'_>| panic!("breaker listener panics"));
     breaker.on_state_transition(|_: &Event<'_>| panic!("transition listener panics"));
-    bulkhead.on_event(|_: &Event<'_>| panic!("bulkhead listener panics"));
+    bulkhead.on_event(|_: &BulkheadEvent<'_>| panic!("bulkhead listener panics"));
     let counter = heard.clone();
     breaker.on_state_transition(move |_: &Event<'_>| {
         counter.fetch_add(1, Ordering::Relaxed);
@@ -344,7 +344,7 @@ async fn panicking_listeners_disturb_nothing() {
             .build()
             .unwrap(),
     );
-    strict.on_event(|_: &Event<'_>| panic!("bulkhead listener panics"));
+    strict.on_event(|_: &BulkheadEvent<'_>| panic!("bulkhead listener panics"));
     let _held = strict.try_acquire().unwrap();
     assert!(strict.try_acquire().is_err());
     assert_eq!(strict.rejected(), 1);

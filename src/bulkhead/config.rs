@@ -4,9 +4,8 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::error::ConfigError;
+use crate::validate::positive_duration;
 
-/// The longest wait for a slot seawall accepts: 7 days.
-const LONGEST_WAIT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// The most concurrent calls, and the most waiters, one bulkhead may hold.
 const MAX_SLOTS: u32 = 1_000_000;
 
@@ -80,6 +79,13 @@ impl Default for BulkheadConfig {
 }
 
 /// Builds a [`BulkheadConfig`], checking every field in [`build`](Self::build).
+///
+/// ```
+/// use seawall::bulkhead::BulkheadConfig;
+///
+/// let err = BulkheadConfig::builder().max_concurrent_calls(0).build().unwrap_err();
+/// assert_eq!(err.field(), "max_concurrent_calls");
+/// ```
 #[derive(Clone, Debug)]
 pub struct BulkheadConfigBuilder {
     name: Cow<'static, str>,
@@ -141,14 +147,7 @@ impl BulkheadConfigBuilder {
                     "1 to 1000000",
                 ))
             }
-            Some((_, wait)) if wait.is_zero() || wait > LONGEST_WAIT => {
-                return Err(ConfigError::new(
-                    "wait_for_slot.max_wait",
-                    wait,
-                    "greater than 0 and at most 7 days",
-                ))
-            }
-            Some(wait) => wait,
+            Some((waiting, wait)) => (waiting, positive_duration("wait_for_slot.max_wait", wait)?),
         };
         Ok(BulkheadConfig {
             name: self.name,

@@ -3,16 +3,16 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
 use crate::error::BoxError;
+use crate::sync::Arc;
 
-use super::core::{Core, Enqueued, Left, Waiter};
 use super::error::BulkheadFull;
+use super::slots::{AcquireOrQueue, BulkheadCore, LeftQueue, QueuedCaller};
 use super::BulkheadPermit;
 
 /// Waits for a slot of a [`Bulkhead`](super::Bulkhead), from
@@ -49,15 +49,16 @@ use super::BulkheadPermit;
 /// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Acquire {
-    core: Option<Arc<Core>>,
+    core: Option<Arc<BulkheadCore>>,
     /// Boxed: only the waiting path pays for it, and the service that keeps an
     /// `Acquire` in its reservation stays small.
-    waiting: Option<Pin<Box<Waiting>>>,
+    queued: Option<Pin<Box<QueuedWait>>>,
 }
 
 pin_project! {
-    struct Waiting {
-        waiter: Arc<Waiter>,
+    /// A wait in the bulkhead's queue: who waits, since when, until when.
+    struct QueuedWait {
+        caller: Arc<QueuedCaller>,
         since: Instant,
         #[pin]
         deadline: Sleep,
@@ -65,25 +66,25 @@ pin_project! {
 }
 
 impl Acquire {
-    pub(crate) fn new(core: Arc<Core>) -> Self {
+    pub(crate) fn new(core: Arc<BulkheadCore>) -> Self {
         Self {
             core: Some(core),
-            waiting: None,
+            queued: None,
         }
     }
 
     fn finish(
         &mut self,
-        core: Arc<Core>,
+        core: Arc<BulkheadCore>,
         acquired: bool,
     ) -> Poll<Result<BulkheadPermit, BulkheadFull>> {
-        if let Some(waiting) = self.waiting.take() {
-            core.waited(waiting.since.elapsed(), acquired);
+        if let Some(queued) = self.queued.take() {
+            core.record_wait(queued.since.elapsed(), acquired);
         }
         if acquired {
             Poll::Ready(Ok(BulkheadPermit::new(core)))
         } else {
-            core.reject();
+            core.count_rejection();
             Poll::Ready(Err(BulkheadFull::new()))
         }
     }
@@ -96,19 +97,19 @@ impl Future for Acquire {
         let this = &mut *self;
         let core = this.core.as_ref().expect("polled after completion");
         let acquired = loop {
-            let Some(waiting) = &mut this.waiting else {
+            let Some(queued) = &mut this.queued else {
                 if core.try_acquire() {
                     break true;
                 }
                 if !core.config.waits() {
                     break false;
                 }
-                match core.enqueue(cx.waker()) {
-                    Enqueued::Acquired => break true,
-                    Enqueued::Full => break false,
-                    Enqueued::Queued(waiter) => {
-                        this.waiting = Some(Box::pin(Waiting {
-                            waiter,
+                match core.acquire_or_queue(cx.waker()) {
+                    AcquireOrQueue::Acquired => break true,
+                    AcquireOrQueue::QueueFull => break false,
+                    AcquireOrQueue::Queued(caller) => {
+                        this.queued = Some(Box::pin(QueuedWait {
+                            caller,
                             since: Instant::now(),
                             deadline: tokio::time::sleep(core.config.max_wait),
                         }));
@@ -117,15 +118,15 @@ impl Future for Acquire {
                     }
                 }
             };
-            let waiting = waiting.as_mut().project();
-            if core.poll_granted(waiting.waiter, cx.waker()) {
+            let queued = queued.as_mut().project();
+            if core.poll_granted(queued.caller, cx.waker()) {
                 break true;
             }
-            if waiting.deadline.poll(cx).is_pending() {
+            if queued.deadline.poll(cx).is_pending() {
                 return Poll::Pending;
             }
             // Out of time; but a slot handed over meanwhile is taken, not wasted.
-            break core.leave(waiting.waiter) == Left::Granted;
+            break core.leave_queue(queued.caller) == LeftQueue::WithSlot;
         };
         let core = this.core.take().expect("checked above");
         this.finish(core, acquired)
@@ -134,8 +135,8 @@ impl Future for Acquire {
 
 impl Drop for Acquire {
     fn drop(&mut self) {
-        if let (Some(core), Some(waiting)) = (self.core.take(), self.waiting.take()) {
-            if core.leave(&waiting.waiter) == Left::Granted {
+        if let (Some(core), Some(queued)) = (self.core.take(), self.queued.take()) {
+            if core.leave_queue(&queued.caller) == LeftQueue::WithSlot {
                 // Handed a slot it will never use: pass it on.
                 core.release();
             }
@@ -146,29 +147,48 @@ impl Drop for Acquire {
 impl fmt::Debug for Acquire {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Acquire")
-            .field("waiting", &self.waiting.is_some())
+            .field("waiting", &self.queued.is_some())
             .finish_non_exhaustive()
     }
 }
 
 pin_project! {
-    /// The response future of [`BulkheadService`](super::BulkheadService).
+    /// The response future of [`BulkheadService`](super::BulkheadService)
+    /// and [`KeyedBulkheadService`](super::KeyedBulkheadService): the call
+    /// holding its slot, or the refusal of a full bulkhead.
     ///
     /// # Cancel safety
     ///
     /// It holds the call's slot: the slot is given back when the call
     /// completes, fails, is dropped, or panics (unwinding drops the future).
+    ///
+    /// ```
+    /// use seawall::bulkhead::{Bulkhead, BulkheadConfig, BulkheadLayer};
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), seawall::BoxError> {
+    /// let bulkhead = Bulkhead::new(BulkheadConfig::builder().max_concurrent_calls(1).build()?);
+    /// let mut service = BulkheadLayer::new(bulkhead.clone())
+    ///     .layer(service_fn(|n: u32| async move { Ok::<_, std::io::Error>(n) }));
+    /// let future = service.ready().await?.call(7);
+    /// assert_eq!(bulkhead.in_flight(), 1, "the future holds the slot");
+    /// drop(future);
+    /// assert_eq!(bulkhead.in_flight(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[derive(Debug)]
     pub struct ResponseFuture<F> {
         #[pin]
-        kind: Kind<F>,
+        state: ResponseState<F>,
     }
 }
 
 pin_project! {
-    #[project = KindProj]
+    #[project = ResponseStateProj]
     #[derive(Debug)]
-    enum Kind<F> {
+    enum ResponseState<F> {
         Rejected { error: Option<BulkheadFull> },
         Called {
             #[pin]
@@ -181,13 +201,13 @@ pin_project! {
 impl<F> ResponseFuture<F> {
     pub(crate) fn rejected(error: BulkheadFull) -> Self {
         Self {
-            kind: Kind::Rejected { error: Some(error) },
+            state: ResponseState::Rejected { error: Some(error) },
         }
     }
 
     pub(crate) fn called(future: F, permit: BulkheadPermit) -> Self {
         Self {
-            kind: Kind::Called {
+            state: ResponseState::Called {
                 future,
                 permit: Some(permit),
             },
@@ -203,12 +223,12 @@ where
     type Output = Result<T, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Rejected { error } => {
+        match self.project().state.project() {
+            ResponseStateProj::Rejected { error } => {
                 let error = error.take().expect("polled after completion");
                 Poll::Ready(Err(error.into()))
             }
-            KindProj::Called { future, permit } => {
+            ResponseStateProj::Called { future, permit } => {
                 let result = ready!(future.poll(cx));
                 // Give the slot back now, not when the caller gets round to dropping us.
                 drop(permit.take());

@@ -3,14 +3,18 @@
 //! One bulkhead for a client that calls many hosts lets one slow host take
 //! every slot. A [`KeyedBulkhead`] keeps a [`Bulkhead`] per key, all built
 //! from one config, at most `capacity` of them. When a new key would exceed
-//! it, the least recently used *idle* bulkhead (no call in flight, nobody
-//! waiting) is dropped; only if every kept bulkhead is busy is the least
-//! recently used busy one dropped. Its calls in flight keep their slots in the
-//! dropped bulkhead, so until they finish that key may briefly run more calls
-//! than its cap: memory stays bounded whatever the keys.
+//! it, a least recently used *idle* bulkhead (no call in flight, nobody
+//! waiting) is dropped; only if every kept bulkhead the map looks at is busy
+//! is the least recently used busy one dropped. Its calls in flight keep their
+//! slots in the dropped bulkhead, so until they finish that key may briefly
+//! run more calls than its cap: memory stays bounded whatever the keys.
 //!
 //! Looking up a key takes a short lock on the map; the bulkhead it returns is
-//! lock-free as usual.
+//! lock-free as usual. A new key's bulkhead is built outside that lock.
+//!
+//! These types are thin wrappers over the keyed machinery every keyed layer
+//! shares (`crate::keyed`); this file only says how a bulkhead is built for a
+//! key, when it may be dropped, and how it takes a call.
 
 use std::fmt;
 use std::hash::Hash;
@@ -20,17 +24,55 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::error::{BoxError, ConfigError};
-use crate::keyed::{name_for_key, LruMap};
-use crate::sync::Arc;
+use crate::keyed::{
+    CallThrough, KeyedComponent, KeyedComponents, KeyedHandle, KeyedLayer, KeyedService,
+};
 
 use super::future::ResponseFuture;
 use super::{Bulkhead, BulkheadConfig};
 
+impl KeyedComponent for Bulkhead {
+    type Config = BulkheadConfig;
+
+    fn config_name(config: &BulkheadConfig) -> &str {
+        config.name()
+    }
+
+    fn build(config: &BulkheadConfig, name: String) -> Self {
+        let mut config = config.clone();
+        config.name = name.into();
+        Bulkhead::new(config)
+    }
+
+    fn is_evictable(&self) -> bool {
+        // A busy bulkhead still caps its key's calls: keep it while an idle one can go.
+        self.in_flight() == 0 && self.waiting() == 0
+    }
+}
+
+impl<S, Request> CallThrough<S, Request, ()> for Bulkhead
+where
+    S: Service<Request>,
+    S::Error: Into<BoxError>,
+{
+    type Future = ResponseFuture<S::Future>;
+
+    #[inline]
+    fn call_through(&self, inner: &mut S, request: Request, _: &()) -> Self::Future {
+        match self.try_acquire() {
+            Ok(permit) => ResponseFuture::called(inner.call(request), permit),
+            Err(full) => ResponseFuture::rejected(full),
+        }
+    }
+}
+
 /// A bounded set of bulkheads, one per key.
 ///
-/// At most `capacity` bulkheads are kept. A new key beyond that drops the
-/// least recently used *idle* bulkhead (nothing in flight, nobody waiting),
-/// or, if every kept one is busy, the least recently used busy one, whose
+/// At most `capacity` bulkheads are kept. A new key beyond that drops a least
+/// recently used *idle* bulkhead (nothing in flight, nobody waiting): the map
+/// looks at its 8 least recently used bulkheads for one, and a busy one it
+/// passes over counts as used then, so the next new key looks further back.
+/// If all it looks at are busy, the least recently used goes anyway, and its
 /// calls in flight keep their slots: until they finish, that key may run more
 /// calls than its cap. Memory stays bounded whatever the keys.
 ///
@@ -45,28 +87,20 @@ use super::{Bulkhead, BulkheadConfig};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct KeyedBulkhead<K> {
-    shared: Arc<Keyed<K>>,
-}
-
-struct Keyed<K> {
-    config: BulkheadConfig,
-    bulkheads: LruMap<K, Bulkhead>,
+    bulkheads: KeyedComponents<K, Bulkhead>,
 }
 
 impl<K> Clone for KeyedBulkhead<K> {
     fn clone(&self) -> Self {
         Self {
-            shared: self.shared.clone(),
+            bulkheads: self.bulkheads.clone(),
         }
     }
 }
 
 impl<K> fmt::Debug for KeyedBulkhead<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyedBulkhead")
-            .field("name", &self.shared.config.name())
-            .field("capacity", &self.shared.bulkheads.capacity())
-            .finish_non_exhaustive()
+        self.bulkheads.fmt_as("KeyedBulkhead", f)
     }
 }
 
@@ -79,41 +113,39 @@ impl<K: Hash + Eq + Clone + fmt::Display> KeyedBulkhead<K> {
     /// A [`ConfigError`] for a capacity of 0.
     pub fn new(config: BulkheadConfig, capacity: usize) -> Result<Self, ConfigError> {
         Ok(Self {
-            shared: Arc::new(Keyed {
-                config,
-                bulkheads: LruMap::new(capacity)?,
-            }),
+            bulkheads: KeyedComponents::new(config, capacity)?,
         })
     }
 
     /// The bulkhead for `key`, made if it is new (dropping another when full,
     /// as described on [`KeyedBulkhead`]).
     pub fn get(&self, key: &K) -> Bulkhead {
-        let shared = &self.shared;
-        shared.bulkheads.get_or_insert_with(
-            key,
-            || {
-                let mut config = shared.config.clone();
-                config.name = name_for_key(shared.config.name(), key).into();
-                Bulkhead::new(config)
-            },
-            |bulkhead: &Bulkhead| bulkhead.in_flight() == 0 && bulkhead.waiting() == 0,
-        )
+        self.bulkheads.get(key)
     }
 
     /// The bulkhead for `key` if one is kept, without making one.
     pub fn peek(&self, key: &K) -> Option<Bulkhead> {
-        self.shared.bulkheads.peek(key)
+        self.bulkheads.peek(key)
     }
 
     /// How many bulkheads are kept.
     pub fn len(&self) -> usize {
-        self.shared.bulkheads.len()
+        self.bulkheads.len()
     }
 
     /// Whether no bulkhead is kept.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl<K: Hash + Eq + Clone + fmt::Display> KeyedHandle for KeyedBulkhead<K> {
+    type Key = K;
+    type Component = Bulkhead;
+
+    #[inline]
+    fn component_for(&self, key: &K) -> Bulkhead {
+        self.get(key)
     }
 }
 
@@ -130,16 +162,30 @@ impl<K: Hash + Eq + Clone + fmt::Display> KeyedBulkhead<K> {
 /// # drop(service);
 /// # Ok::<(), seawall::ConfigError>(())
 /// ```
-#[derive(Clone, Debug)]
 pub struct KeyedBulkheadLayer<K, F> {
-    bulkheads: KeyedBulkhead<K>,
-    key: F,
+    layer: KeyedLayer<KeyedBulkhead<K>, F, ()>,
 }
 
 impl<K, F> KeyedBulkheadLayer<K, F> {
     /// A layer that picks each request's bulkhead by `key(&request)`.
     pub fn new(bulkheads: KeyedBulkhead<K>, key: F) -> Self {
-        Self { bulkheads, key }
+        Self {
+            layer: KeyedLayer::new(bulkheads, key, ()),
+        }
+    }
+}
+
+impl<K, F: Clone> Clone for KeyedBulkheadLayer<K, F> {
+    fn clone(&self) -> Self {
+        Self {
+            layer: self.layer.clone(),
+        }
+    }
+}
+
+impl<K, F> fmt::Debug for KeyedBulkheadLayer<K, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.layer.fmt_as("KeyedBulkheadLayer", "bulkheads", f)
     }
 }
 
@@ -148,9 +194,7 @@ impl<S, K, F: Clone> Layer<S> for KeyedBulkheadLayer<K, F> {
 
     fn layer(&self, inner: S) -> Self::Service {
         KeyedBulkheadService {
-            inner,
-            bulkheads: self.bulkheads.clone(),
-            key: self.key.clone(),
+            service: self.layer.layer(inner),
         }
     }
 }
@@ -161,32 +205,63 @@ impl<S, K, F: Clone> Layer<S> for KeyedBulkheadLayer<K, F> {
 /// service and `call` asks the key's bulkhead for a slot, without waiting
 /// (a configured wait does not apply here): a refused call never reaches the
 /// inner service and fails with [`BulkheadFull`](super::error::BulkheadFull).
-#[derive(Clone, Debug)]
+///
+/// # Errors
+///
+/// [`BulkheadFull`](super::error::BulkheadFull) or the inner service's error,
+/// boxed.
+///
+/// ```
+/// use seawall::bulkhead::{BulkheadConfig, KeyedBulkhead, KeyedBulkheadLayer};
+/// use tower::{service_fn, Layer, Service, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), seawall::BoxError> {
+/// let bulkheads: KeyedBulkhead<u32> = KeyedBulkhead::new(BulkheadConfig::default(), 256)?;
+/// let mut service = KeyedBulkheadLayer::new(bulkheads, |tenant: &u32| *tenant)
+///     .layer(service_fn(|tenant: u32| async move { Ok::<_, std::io::Error>(tenant * 2) }));
+/// assert_eq!(service.ready().await?.call(21).await?, 42);
+/// assert_eq!(service.bulkheads().peek(&21).unwrap().in_flight(), 0);
+/// # Ok(())
+/// # }
+/// ```
 pub struct KeyedBulkheadService<S, K, F> {
-    inner: S,
-    bulkheads: KeyedBulkhead<K>,
-    key: F,
+    service: KeyedService<S, KeyedBulkhead<K>, F, ()>,
 }
 
 impl<S, K, F> KeyedBulkheadService<S, K, F> {
     /// The bulkheads, one per key.
     pub fn bulkheads(&self) -> &KeyedBulkhead<K> {
-        &self.bulkheads
+        self.service.handle()
     }
 
     /// The inner service.
     pub fn get_ref(&self) -> &S {
-        &self.inner
+        self.service.get_ref()
     }
 
     /// The inner service, mutably.
     pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
+        self.service.get_mut()
     }
 
     /// The inner service, unwrapped.
     pub fn into_inner(self) -> S {
-        self.inner
+        self.service.into_inner()
+    }
+}
+
+impl<S: Clone, K, F: Clone> Clone for KeyedBulkheadService<S, K, F> {
+    fn clone(&self) -> Self {
+        Self {
+            service: self.service.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, K, F> fmt::Debug for KeyedBulkheadService<S, K, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.service.fmt_as("KeyedBulkheadService", "bulkheads", f)
     }
 }
 
@@ -201,15 +276,13 @@ where
     type Error = BoxError;
     type Future = ResponseFuture<S::Future>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+        self.service.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, request: Request) -> Self::Future {
-        let bulkhead = self.bulkheads.get(&(self.key)(&request));
-        match bulkhead.try_acquire() {
-            Ok(permit) => ResponseFuture::called(self.inner.call(request), permit),
-            Err(full) => ResponseFuture::rejected(full),
-        }
+        self.service.call(request)
     }
 }

@@ -24,76 +24,80 @@
 //! queue lock, which the waiter held while enqueueing), or the waiter's comes
 //! later, acquires the releaser's, and so sees the lowered counter. Plain
 //! `SeqCst` loads would do the same on paper, but this argument needs only
-//! acquire/release, which the loom tests below check exactly.
+//! acquire/release, which the loom tests (`loom_tests.rs`) check exactly.
 //!
 //! A bulkhead that does not wait never reads `waiting` on release: its
 //! release is a single `fetch_sub`.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
 
-use crate::observe::{self, Event, Listener};
-use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering};
+use crate::observe::{self, Listeners};
+use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
 
 use super::config::BulkheadConfig;
+use super::event::{BulkheadEvent, BulkheadListener};
 
 /// Metric handles, resolved once when the bulkhead is built.
-struct Metrics {
+struct BulkheadMetrics {
     in_flight: metrics::Gauge,
     rejections: metrics::Counter,
     wait: metrics::Histogram,
 }
 
-/// One queued caller.
+/// One caller in the wait queue, shared by the queue and the caller's
+/// [`Acquire`](super::future::Acquire).
 #[derive(Debug, Default)]
-pub(crate) struct Waiter {
-    state: Mutex<WaiterState>,
+pub(crate) struct QueuedCaller {
+    handoff: Mutex<Handoff>,
 }
 
+/// Whether a slot was handed to a queued caller, and how to wake it.
 #[derive(Debug, Default)]
-struct WaiterState {
-    /// A slot was handed over: the counter already counts it for this waiter.
+struct Handoff {
+    /// A slot was handed over: the counter already counts it for this caller.
     granted: bool,
     waker: Option<Waker>,
 }
 
-/// What asking for a slot with waiting allowed gave.
-pub(crate) enum Enqueued {
+/// What asking for a slot, with waiting allowed, gave.
+pub(crate) enum AcquireOrQueue {
+    /// A free slot, taken.
     Acquired,
-    Queued(Arc<Waiter>),
-    Full,
+    /// No free slot: the caller is queued for one.
+    Queued(Arc<QueuedCaller>),
+    /// No free slot and no room in the queue.
+    QueueFull,
 }
 
-/// What a queued waiter found when it stopped waiting.
+/// How a queued caller left the queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Left {
-    /// A slot had been handed over before it could leave: it holds one.
-    Granted,
-    /// It left the queue without a slot.
-    Removed,
+pub(crate) enum LeftQueue {
+    /// A slot had been handed to it before it could leave: it holds one.
+    WithSlot,
+    /// It left without a slot.
+    WithoutSlot,
 }
 
 /// `repr(C)` keeps the counters first, on the cache line of the `Arc`'s
 /// reference count that every call touches anyway: one line per call, not two.
 #[repr(C)]
-pub(crate) struct Core {
+pub(crate) struct BulkheadCore {
     in_flight: AtomicU64,
     waiting: AtomicU64,
     rejected: AtomicU64,
     max: u64,
-    queue: Mutex<VecDeque<Arc<Waiter>>>,
-    listening: AtomicU32,
-    listeners: Mutex<Arc<[Listener]>>,
-    metrics: Metrics,
+    queue: Mutex<VecDeque<Arc<QueuedCaller>>>,
+    listeners: Listeners<BulkheadListener>,
+    metrics: BulkheadMetrics,
     pub(crate) config: BulkheadConfig,
 }
 
-impl fmt::Debug for Core {
+impl fmt::Debug for BulkheadCore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Core")
+        f.debug_struct("BulkheadCore")
             .field("name", &self.config.name())
             .field("in_flight", &self.in_flight())
             .field("max", &self.max)
@@ -101,10 +105,10 @@ impl fmt::Debug for Core {
     }
 }
 
-impl Core {
+impl BulkheadCore {
     pub(crate) fn new(config: BulkheadConfig) -> Self {
         let name = config.name();
-        let metrics = Metrics {
+        let metrics = BulkheadMetrics {
             in_flight: metrics::gauge!(observe::BULKHEAD_IN_FLIGHT, "name" => name.to_owned()),
             rejections: metrics::counter!(observe::BULKHEAD_REJECTIONS_TOTAL, "name" => name.to_owned()),
             wait: metrics::histogram!(observe::BULKHEAD_WAIT_SECONDS, "name" => name.to_owned()),
@@ -116,8 +120,7 @@ impl Core {
             rejected: AtomicU64::new(0),
             max: u64::from(config.max_concurrent),
             queue: Mutex::new(VecDeque::new()),
-            listening: AtomicU32::new(0),
-            listeners: Mutex::new(Arc::from(Vec::new())),
+            listeners: Listeners::new(),
             metrics,
             config,
         }
@@ -141,7 +144,6 @@ impl Core {
     pub(crate) fn max(&self) -> u64 {
         self.max
     }
-
     /// Takes a slot if one is free, without waiting and without jumping the
     /// queue: while anyone waits, only the queue gets freed slots.
     #[inline]
@@ -210,13 +212,13 @@ impl Core {
                 if queue.is_empty() || !self.take_slot(Ordering::Relaxed) {
                     return;
                 }
-                let waiter = queue.pop_front().expect("the queue is not empty");
+                let caller = queue.pop_front().expect("the queue is not empty");
                 // AcqRel: `waiting` is only changed under the queue lock; every change
                 // joins the chain of read-modify-writes the module docs rely on.
                 self.waiting.fetch_sub(1, Ordering::AcqRel);
-                let mut state = waiter.state.lock();
-                state.granted = true;
-                state.waker.take()
+                let mut handoff = caller.handoff.lock();
+                handoff.granted = true;
+                handoff.waker.take()
             };
             if let Some(waker) = waker {
                 waker.wake();
@@ -225,10 +227,10 @@ impl Core {
     }
 
     /// Takes a slot, or joins the wait queue if there is room in it.
-    pub(crate) fn enqueue(&self, waker: &Waker) -> Enqueued {
+    pub(crate) fn acquire_or_queue(&self, waker: &Waker) -> AcquireOrQueue {
         let mut queue = self.queue.lock();
         if queue.len() as u64 >= u64::from(self.config.max_waiting) {
-            return Enqueued::Full;
+            return AcquireOrQueue::QueueFull;
         }
         // AcqRel: announce the waiter before reading the counter; acquires a
         // releaser's earlier read-modify-write and with it its decrement (module docs).
@@ -238,186 +240,71 @@ impl Core {
         // whose read-modify-write on `waiting` came first.
         if queue.is_empty() && self.take_slot(Ordering::Relaxed) {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Enqueued::Acquired;
+            return AcquireOrQueue::Acquired;
         }
-        let waiter = Arc::new(Waiter {
-            state: Mutex::new(WaiterState {
+        let caller = Arc::new(QueuedCaller {
+            handoff: Mutex::new(Handoff {
                 granted: false,
                 waker: Some(waker.clone()),
             }),
         });
-        queue.push_back(waiter.clone());
-        Enqueued::Queued(waiter)
+        queue.push_back(caller.clone());
+        AcquireOrQueue::Queued(caller)
     }
 
-    /// Whether `waiter` holds a slot yet; otherwise remembers `waker`.
-    pub(crate) fn poll_granted(&self, waiter: &Waiter, waker: &Waker) -> bool {
-        let mut state = waiter.state.lock();
-        if state.granted {
+    /// Whether `caller` was handed a slot yet; otherwise remembers `waker`.
+    pub(crate) fn poll_granted(&self, caller: &QueuedCaller, waker: &Waker) -> bool {
+        let mut handoff = caller.handoff.lock();
+        if handoff.granted {
             return true;
         }
-        match &mut state.waker {
+        match &mut handoff.waker {
             Some(current) if current.will_wake(waker) => {}
             slot => *slot = Some(waker.clone()),
         }
         false
     }
 
-    /// Takes `waiter` out of the queue, unless a slot was handed to it first.
-    pub(crate) fn leave(&self, waiter: &Arc<Waiter>) -> Left {
+    /// Takes `caller` out of the queue, unless a slot was handed to it first.
+    pub(crate) fn leave_queue(&self, caller: &Arc<QueuedCaller>) -> LeftQueue {
         let mut queue = self.queue.lock();
-        if let Some(position) = queue.iter().position(|w| Arc::ptr_eq(w, waiter)) {
+        if let Some(position) = queue.iter().position(|queued| Arc::ptr_eq(queued, caller)) {
             queue.remove(position);
             // AcqRel: see `hand_over`.
             self.waiting.fetch_sub(1, Ordering::AcqRel);
-            Left::Removed
+            LeftQueue::WithoutSlot
         } else {
-            Left::Granted
+            LeftQueue::WithSlot
         }
     }
 
     /// Counts a refusal and tells whoever listens.
-    pub(crate) fn reject(&self) {
+    pub(crate) fn count_rejection(&self) {
         // Relaxed: a plain counter.
         self.rejected.fetch_add(1, Ordering::Relaxed);
         self.metrics.rejections.increment(1);
-        if self.is_listening() {
-            self.emit(&Event::BulkheadRejected {
+        if !self.listeners.is_empty() {
+            let event = BulkheadEvent::Rejected {
                 name: self.config.name(),
-            });
+            };
+            self.listeners.notify(|listener| listener(&event));
         }
     }
 
-    /// Records how long a caller waited and whether it got a slot.
-    pub(crate) fn waited(&self, waited: Duration, acquired: bool) {
+    /// Records how long a queued caller waited and whether it got a slot.
+    pub(crate) fn record_wait(&self, waited: Duration, acquired: bool) {
         self.metrics.wait.record(waited.as_secs_f64());
-        if self.is_listening() {
-            self.emit(&Event::BulkheadWaited {
+        if !self.listeners.is_empty() {
+            let event = BulkheadEvent::Waited {
                 name: self.config.name(),
                 waited,
                 acquired,
-            });
+            };
+            self.listeners.notify(|listener| listener(&event));
         }
     }
 
-    fn is_listening(&self) -> bool {
-        // Acquire: pairs with the Release in `add_listener`, so the listener list
-        // written before the flag is seen with it.
-        self.listening.load(Ordering::Acquire) != 0
-    }
-
-    pub(crate) fn add_listener(&self, listener: Listener) {
-        {
-            let mut listeners = self.listeners.lock();
-            let mut all: Vec<Listener> = listeners.iter().cloned().collect();
-            all.push(listener);
-            *listeners = Arc::from(all);
-        }
-        // Release: see `is_listening`.
-        self.listening.store(1, Ordering::Release);
-    }
-
-    fn emit(&self, event: &Event<'_>) {
-        let listeners = self.listeners.lock().clone();
-        observe::emit(&listeners, event);
-    }
-}
-
-#[cfg(all(test, loom))]
-mod loom_tests {
-    use super::*;
-
-    fn core(max: u32, waiters: u32) -> Arc<Core> {
-        let config = BulkheadConfig::builder()
-            .max_concurrent_calls(max)
-            .wait_for_slot(waiters, Duration::from_secs(1))
-            .build()
-            .expect("valid config");
-        Arc::new(Core::new(config))
-    }
-
-    /// A caller that joins the queue while the last holder gives its slot back
-    /// either takes the slot itself or is handed it: never left waiting on a
-    /// free slot.
-    #[test]
-    fn loom_a_waiter_racing_a_release_gets_the_slot() {
-        loom::model(|| {
-            let core = core(1, 1);
-            assert!(core.try_acquire());
-            let releaser = {
-                let core = core.clone();
-                loom::thread::spawn(move || core.release())
-            };
-            let waker = futures::task::noop_waker();
-            let queued = match core.enqueue(&waker) {
-                Enqueued::Acquired => None,
-                Enqueued::Queued(waiter) => Some(waiter),
-                Enqueued::Full => panic!("the queue has room"),
-            };
-            releaser.join().unwrap();
-            if let Some(waiter) = queued {
-                assert!(
-                    core.poll_granted(&waiter, &waker),
-                    "the slot was handed over"
-                );
-            }
-            assert_eq!(core.in_flight(), 1);
-            assert_eq!(core.waiting(), 0);
-        });
-    }
-
-    /// A waiter giving up while the holder releases: it either leaves without
-    /// a slot (and the slot stays free) or finds it was handed one.
-    #[test]
-    fn loom_a_waiter_leaving_during_a_release_loses_no_slot() {
-        loom::model(|| {
-            let core = core(1, 1);
-            assert!(core.try_acquire());
-            let waker = futures::task::noop_waker();
-            let Enqueued::Queued(waiter) = core.enqueue(&waker) else {
-                panic!("full: the waiter queues");
-            };
-            let releaser = {
-                let core = core.clone();
-                loom::thread::spawn(move || core.release())
-            };
-            let left = core.leave(&waiter);
-            releaser.join().unwrap();
-            let expected = u64::from(left == Left::Granted);
-            assert_eq!(core.in_flight(), expected);
-            assert_eq!(core.waiting(), 0);
-        });
-    }
-
-    /// Two holders releasing at once with two waiters queued: both waiters
-    /// get a slot, and the count never passes the cap.
-    #[test]
-    fn loom_concurrent_releases_serve_every_waiter() {
-        loom::model(|| {
-            let core = core(2, 2);
-            assert!(core.try_acquire());
-            assert!(core.try_acquire());
-            let waker = futures::task::noop_waker();
-            let waiters: Vec<_> = (0..2)
-                .map(|_| match core.enqueue(&waker) {
-                    Enqueued::Queued(waiter) => waiter,
-                    _ => panic!("full: the waiter queues"),
-                })
-                .collect();
-            let releasers: Vec<_> = (0..2)
-                .map(|_| {
-                    let core = core.clone();
-                    loom::thread::spawn(move || core.release())
-                })
-                .collect();
-            for releaser in releasers {
-                releaser.join().unwrap();
-            }
-            for waiter in &waiters {
-                assert!(core.poll_granted(waiter, &waker));
-            }
-            assert_eq!(core.in_flight(), 2);
-            assert_eq!(core.waiting(), 0);
-        });
+    pub(crate) fn add_listener(&self, listener: Box<BulkheadListener>) {
+        self.listeners.add(listener);
     }
 }

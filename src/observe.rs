@@ -230,14 +230,6 @@ pub enum Event<'a> {
         /// `"max_attempts"`, `"deadline"`, `"not_replayable"` or `"pushback"`.
         reason: &'static str,
     },
-    /// A chaos layer injected a fault into a call.
-    #[cfg(feature = "chaos")]
-    ChaosInjected {
-        /// The chaos handle's name.
-        name: &'a str,
-        /// What it injected.
-        fault: crate::chaos::FaultKind,
-    },
     /// A canary made a decision: promoted, rolled back, paused or resumed.
     #[cfg(feature = "canary")]
     CanaryDecision {

@@ -515,15 +515,14 @@ async fn a_real_axum_server_answers_injected_503s() {
 
 #[tokio::test(start_paused = true)]
 async fn listeners_hear_every_injected_fault_and_may_reconfigure() {
-    use seawall::chaos::FaultKind;
-    use seawall::observe::Event;
+    use seawall::chaos::{ChaosEvent, FaultKind};
     use std::sync::{Arc, Mutex};
 
     let chaos = handle(8, mixed_faults());
     let heard = Arc::new(Mutex::new(Vec::new()));
     let log = heard.clone();
-    chaos.on_event(move |event: &Event<'_>| {
-        if let Event::ChaosInjected { name, fault } = event {
+    chaos.on_event(move |event: &ChaosEvent<'_>| {
+        if let ChaosEvent::Injected { name, fault } = event {
             log.lock().unwrap().push((name.to_string(), *fault));
         }
     });
@@ -545,7 +544,7 @@ async fn listeners_hear_every_injected_fault_and_may_reconfigure() {
     // Listeners survive a reconfiguration and run outside the lock: one that
     // heals the dependency at the first fault does not deadlock.
     let healer = chaos.clone();
-    chaos.on_event(move |_: &Event<'_>| healer.set_faults([]).unwrap());
+    chaos.on_event(move |_: &ChaosEvent<'_>| healer.set_faults([]).unwrap());
     chaos.set_faults([Fault::error(1.0)]).unwrap();
     let seen = run(&chaos, 3).await;
     assert_eq!(

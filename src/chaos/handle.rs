@@ -4,10 +4,11 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::error::ConfigError;
-use crate::observe::{self, Event, Listener};
+use crate::observe::{self, Listeners};
 use crate::sync::{Arc, AtomicBool, Ordering, RwLock};
 
 use super::config::{self, ChaosConfig};
+use super::event::ChaosEvent;
 use super::fault::{Effect, Fault, MakeError, MakeResponse};
 use super::rng::{self, SeededSequence};
 
@@ -16,6 +17,9 @@ const DRAW_RANGE: u64 = 1 << 53;
 /// Mixed into a call's random value to draw its delay, so that the delay does
 /// not follow from which fault was picked.
 const DELAY_SALT: u64 = 0x5851_f42d_4c95_7f2d;
+
+/// A listener registered with [`Chaos::on_event`].
+type ChaosListener = dyn Fn(&ChaosEvent<'_>) + Send + Sync;
 
 /// Switches chaos on and off and changes its faults, for every service that
 /// shares it.
@@ -49,13 +53,13 @@ struct ChaosShared<Res> {
     name: Box<str>,
     /// Read (shared) by every call while enabled; written only to replace the faults.
     plan: RwLock<FaultPlan<Res>>,
+    /// Kept across `set_faults`.
+    listeners: Listeners<ChaosListener>,
 }
 
-/// The faults, ready to pick from, and who listens.
+/// The faults, ready to pick from.
 struct FaultPlan<Res> {
     faults: Box<[ArmedFault<Res>]>,
-    /// Kept across `set_faults`.
-    listeners: std::sync::Arc<[Listener]>,
 }
 
 /// A fault with its share of the random range and its counter.
@@ -89,10 +93,7 @@ impl<Res> FaultPlan<Res> {
                 }
             })
             .collect();
-        Self {
-            faults,
-            listeners: std::sync::Arc::from(Vec::new()),
-        }
+        Self { faults }
     }
 
     /// The fault the random value `z` picks, if any.
@@ -140,6 +141,7 @@ impl<Res> Chaos<Res> {
                 sequence: SeededSequence::new(config.seed),
                 name,
                 plan: RwLock::new(plan),
+                listeners: Listeners::new(),
             }),
         }
     }
@@ -181,20 +183,17 @@ impl<Res> Chaos<Res> {
         let faults: Vec<_> = faults.into_iter().collect();
         config::validate(&faults)?;
         // Built (and its metric handles resolved) before the lock is taken.
-        let mut plan = FaultPlan::new(&self.shared.name, faults);
-        let mut current = self.shared.plan.write();
-        plan.listeners = current.listeners.clone();
-        *current = plan;
+        let plan = FaultPlan::new(&self.shared.name, faults);
+        *self.shared.plan.write() = plan;
         Ok(())
     }
 
     /// Calls `listener` for every fault injected from now on
-    /// ([`Event::ChaosInjected`]). A panicking listener is caught. With none
+    /// ([`ChaosEvent::Injected`]). A panicking listener is caught. With none
     /// registered, no event is built.
     ///
     /// ```
-    /// use seawall::chaos::{ChaosService, ChaosConfig, Chaos, Fault, FaultKind};
-    /// use seawall::observe::Event;
+    /// use seawall::chaos::{ChaosService, ChaosConfig, Chaos, ChaosEvent, Fault, FaultKind};
     /// use std::sync::{Arc, Mutex};
     /// use tower::{service_fn, Service, ServiceExt};
     ///
@@ -203,8 +202,8 @@ impl<Res> Chaos<Res> {
     /// let chaos = Chaos::new(ChaosConfig::builder().fault(Fault::error(1.0)).build()?);
     /// let seen = Arc::new(Mutex::new(Vec::new()));
     /// let log = seen.clone();
-    /// chaos.on_event(move |event: &Event<'_>| {
-    ///     if let Event::ChaosInjected { fault, .. } = event {
+    /// chaos.on_event(move |event: &ChaosEvent<'_>| {
+    ///     if let ChaosEvent::Injected { fault, .. } = event {
     ///         log.lock().unwrap().push(*fault);
     ///     }
     /// });
@@ -216,16 +215,9 @@ impl<Res> Chaos<Res> {
     /// ```
     pub fn on_event<F>(&self, listener: F)
     where
-        F: Fn(&Event<'_>) + Send + Sync + 'static,
+        F: Fn(&ChaosEvent<'_>) + Send + Sync + 'static,
     {
-        let listener: Listener = std::sync::Arc::new(listener);
-        let mut plan = self.shared.plan.write();
-        plan.listeners = plan
-            .listeners
-            .iter()
-            .cloned()
-            .chain(std::iter::once(listener))
-            .collect();
+        self.shared.listeners.add(Box::new(listener));
     }
 
     /// The faults now in force.
@@ -263,7 +255,7 @@ impl<Res> Chaos<Res> {
     #[inline(never)]
     fn next_call_enabled(&self) -> NextCall<Res> {
         let z = self.shared.sequence.next();
-        let (delay, effect, kind, listeners) = {
+        let (delay, effect, kind) = {
             let plan = self.shared.plan.read();
             let Some(armed) = plan.pick(z) else {
                 return NextCall::Pass { delay: None };
@@ -273,24 +265,17 @@ impl<Res> Chaos<Res> {
                 .fault
                 .delay()
                 .map(|latency| latency.pick(rng::mix(z ^ DELAY_SALT)));
-            let listeners = (!plan.listeners.is_empty()).then(|| plan.listeners.clone());
-            (
-                delay,
-                armed.fault.effect().clone(),
-                armed.fault.kind(),
-                listeners,
-            )
+            (delay, armed.fault.effect().clone(), armed.fault.kind())
         };
         // Listeners, like the fault's closures later, run outside the lock: they may
         // call `set_faults` or `on_event`.
-        if let Some(listeners) = listeners {
-            observe::emit(
-                &listeners,
-                &Event::ChaosInjected {
-                    name: &self.shared.name,
-                    fault: kind,
-                },
-            );
+        let listeners = &self.shared.listeners;
+        if !listeners.is_empty() {
+            let event = ChaosEvent::Injected {
+                name: &self.shared.name,
+                fault: kind,
+            };
+            listeners.notify(|listener| listener(&event));
         }
         match effect {
             Effect::Pass => NextCall::Pass { delay },

@@ -34,7 +34,8 @@
 //!
 //! Every injected fault is counted in the `seawall_chaos_injected_total`
 //! counter, labelled with the `name` and the `fault` kind (see
-//! [`crate::observe`]).
+//! [`crate::observe`]), and told to the listeners given to
+//! [`Chaos::on_event`] as a [`ChaosEvent::Injected`].
 //!
 //! # Example
 //!
@@ -103,6 +104,7 @@ pub mod error;
 pub mod future;
 
 mod config;
+mod event;
 mod fault;
 mod handle;
 mod layer;
@@ -110,6 +112,7 @@ mod rng;
 mod service;
 
 pub use self::config::{ChaosConfig, ChaosConfigBuilder};
+pub use self::event::ChaosEvent;
 pub use self::fault::{Fault, FaultKind, Latency};
 pub use self::handle::Chaos;
 pub use self::layer::ChaosLayer;

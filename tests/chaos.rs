@@ -103,6 +103,15 @@ fn the_builder_and_the_handle_reject_bad_faults() {
         field(vec![Fault::latency(0.1, Latency::between(2 * MS, MS))]),
         "fault.latency"
     );
+    let week = Duration::from_secs(7 * 24 * 60 * 60);
+    assert_eq!(
+        field(vec![Fault::latency(0.1, Latency::fixed(week + MS))]),
+        "fault.latency"
+    );
+    assert!(ChaosConfig::<()>::builder()
+        .fault(Fault::latency(0.1, Latency::between(MS, week)))
+        .build()
+        .is_ok());
     // Float slack: 0.1 + 0.2 + 0.7 is a little over 1 in floats, and allowed.
     assert!(ChaosConfig::<()>::builder()
         .faults([Fault::error(0.1), Fault::error(0.2), Fault::error(0.7)])

@@ -4,11 +4,13 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::error::ConfigError;
+use crate::validate::bounded_duration;
 
 use super::fault::Fault;
 
 /// Checks what a set of faults can be checked for: each rate within 0 to 1,
-/// the rates together at most 1, each latency range the right way round.
+/// the rates together at most 1, each latency range the right way round and
+/// at most 7 days long.
 pub(crate) fn validate<Res>(faults: &[Fault<Res>]) -> Result<(), ConfigError> {
     let mut total = 0.0;
     for fault in faults {
@@ -24,6 +26,7 @@ pub(crate) fn validate<Res>(faults: &[Fault<Res>]) -> Result<(), ConfigError> {
                     "a minimum no greater than the maximum",
                 ));
             }
+            bounded_duration("fault.latency", latency.max())?;
         }
         total += rate;
     }
@@ -184,7 +187,7 @@ impl<Res> ChaosConfigBuilder<Res> {
     ///
     /// [`ConfigError`] for a rate outside 0 to 1 (`fault.rate`), rates adding
     /// up to more than 1 (`faults`), or a latency range whose minimum is above
-    /// its maximum (`fault.latency`).
+    /// its maximum or whose maximum is above 7 days (`fault.latency`).
     pub fn build(self) -> Result<ChaosConfig<Res>, ConfigError> {
         validate(&self.config.faults)?;
         Ok(self.config)

@@ -38,7 +38,7 @@ impl Latency {
     }
 
     /// Between `min` and `max`, both included, uniformly. `min` must not be
-    /// above `max`; the config builder checks.
+    /// above `max`, and `max` at most 7 days; the config builder checks.
     pub fn between(min: Duration, max: Duration) -> Self {
         Self { min, max }
     }

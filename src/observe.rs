@@ -236,7 +236,7 @@ pub enum Event<'a> {
         /// The canary's name.
         name: &'a str,
         /// What it did.
-        decision: crate::canary::Decision,
+        decision: crate::canary::CanaryDecision,
         /// Why.
         reason: crate::canary::Reason,
         /// The candidate's weight before, in basis points.

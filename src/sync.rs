@@ -14,6 +14,12 @@ pub(crate) use loom::sync::Arc;
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::Arc;
+/// A weak reference to an [`Arc`]. std's only: loom's `Arc` keeps no weak
+/// count, so what holds one (the canary's breaker watch and ticker) is not
+/// modelled under loom.
+#[cfg(not(loom))]
+#[cfg_attr(not(feature = "canary"), allow(unused_imports))]
+pub(crate) use std::sync::Weak;
 
 /// A slot written at most once and then read without a lock: std's `OnceLock`.
 ///
@@ -98,6 +104,24 @@ impl<T> Mutex<T> {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The lock if it is free now, without waiting.
+    #[cfg(not(loom))]
+    #[cfg_attr(not(feature = "canary"), allow(dead_code))]
+    pub(crate) fn try_lock(&self) -> Option<parking_lot::MutexGuard<'_, T>> {
+        self.inner.try_lock()
+    }
+
+    /// The lock if it is free now, without waiting.
+    #[cfg(loom)]
+    #[cfg_attr(not(feature = "canary"), allow(dead_code))]
+    pub(crate) fn try_lock(&self) -> Option<loom::sync::MutexGuard<'_, T>> {
+        match self.inner.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 }
 

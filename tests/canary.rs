@@ -9,8 +9,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer, State};
 use seawall::canary::{
-    bucket_of_key, Analysis, Canary, CanaryConfig, CanaryConfigBuilder, CanaryLayer, CanaryService,
-    Decision, Phase, Reason,
+    bucket_of_key, Analysis, Canary, CanaryConfig, CanaryConfigBuilder, CanaryDecision,
+    CanaryLayer, CanaryService, Phase, Reason,
 };
 use seawall::clock::Clock;
 use seawall::health::{
@@ -76,7 +76,7 @@ fn config() -> CanaryConfigBuilder {
 #[derive(Clone, Debug)]
 struct Decided {
     at: Duration,
-    decision: Decision,
+    decision: CanaryDecision,
     reason: Reason,
     from_weight: u16,
     to_weight: u16,
@@ -163,7 +163,7 @@ async fn a_healthy_candidate_reaches_full_weight_in_the_planned_time() {
         ]
     );
     for (i, decided) in seen.iter().enumerate() {
-        assert_eq!(decided.decision, Decision::Promote);
+        assert_eq!(decided.decision, CanaryDecision::Promote);
         assert_eq!(decided.reason, Reason::WithinBounds);
         assert_eq!(decided.analysis.step, i);
         assert!(decided.analysis.candidate.calls >= 30, "{decided:?}");
@@ -193,7 +193,7 @@ async fn five_points_more_errors_roll_back_within_one_analysis_interval() {
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1, "{seen:?}");
     let decided = &seen[0];
-    assert_eq!(decided.decision, Decision::RollBack);
+    assert_eq!(decided.decision, CanaryDecision::RollBack);
     assert_eq!(decided.reason, Reason::FailureRateAboveStable);
     assert!(decided.at <= 10 * SECOND + 20 * MS, "{decided:?}");
     let candidate_rate = decided.analysis.candidate.failure_rate.unwrap();
@@ -328,7 +328,7 @@ async fn a_candidate_whose_breaker_opens_is_rolled_back_at_once() {
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(
         (seen[0].decision, seen[0].reason),
-        (Decision::RollBack, Reason::BreakerOpen)
+        (CanaryDecision::RollBack, Reason::BreakerOpen)
     );
     assert_eq!((seen[0].from_weight, seen[0].to_weight), (5_000, 0));
     let candidate_calls = served.load(Ordering::Relaxed);
@@ -415,7 +415,7 @@ async fn pause_resume_promote_and_roll_back_by_hand() {
     handle.tick();
     assert_eq!(handle.phase(), Phase::RolledBack);
 
-    let seen: Vec<(Decision, Reason)> = seen
+    let seen: Vec<(CanaryDecision, Reason)> = seen
         .lock()
         .unwrap()
         .iter()
@@ -424,11 +424,11 @@ async fn pause_resume_promote_and_roll_back_by_hand() {
     assert_eq!(
         seen,
         [
-            (Decision::Pause, Reason::Manual),
-            (Decision::Resume, Reason::Manual),
-            (Decision::Promote, Reason::WithinBounds),
-            (Decision::Promote, Reason::Manual),
-            (Decision::RollBack, Reason::Manual),
+            (CanaryDecision::Pause, Reason::Manual),
+            (CanaryDecision::Resume, Reason::Manual),
+            (CanaryDecision::Promote, Reason::WithinBounds),
+            (CanaryDecision::Promote, Reason::Manual),
+            (CanaryDecision::RollBack, Reason::Manual),
         ]
     );
 }
@@ -823,7 +823,12 @@ mod end_to_end {
         let why = &seen[0];
         assert_eq!(
             (why.decision, why.reason, why.from_weight, why.to_weight),
-            (Decision::RollBack, Reason::FailureRateAboveStable, 5_000, 0)
+            (
+                CanaryDecision::RollBack,
+                Reason::FailureRateAboveStable,
+                5_000,
+                0
+            )
         );
         let candidate_rate = why.analysis.candidate.failure_rate.unwrap();
         assert!((0.2..=0.4).contains(&candidate_rate), "{why:?}");
@@ -935,9 +940,9 @@ fn threads_racing_to_end_a_step_make_one_decision() {
     assert_eq!(
         *seen.lock().unwrap(),
         [
-            (Decision::Promote, 1_000, 5_000),
-            (Decision::Promote, 5_000, 10_000),
-            (Decision::Promote, 10_000, 10_000),
+            (CanaryDecision::Promote, 1_000, 5_000),
+            (CanaryDecision::Promote, 5_000, 10_000),
+            (CanaryDecision::Promote, 10_000, 10_000),
         ]
     );
 }

@@ -230,24 +230,6 @@ pub enum Event<'a> {
         /// `"max_attempts"`, `"deadline"`, `"not_replayable"` or `"pushback"`.
         reason: &'static str,
     },
-    /// A canary made a decision: promoted, rolled back, paused or resumed.
-    #[cfg(feature = "canary")]
-    CanaryDecision {
-        /// The canary's name.
-        name: &'a str,
-        /// What it did.
-        decision: crate::canary::CanaryDecision,
-        /// Why.
-        reason: crate::canary::Reason,
-        /// The candidate's weight before, in basis points.
-        from_weight: u16,
-        /// The candidate's weight after, in basis points.
-        to_weight: u16,
-        /// The phase after.
-        phase: crate::canary::Phase,
-        /// The numbers of the step the decision ended (or looked at).
-        analysis: &'a crate::canary::Analysis,
-    },
 }
 
 /// A registered event listener.

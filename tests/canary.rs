@@ -10,13 +10,12 @@ use proptest::prelude::*;
 use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer, State};
 use seawall::canary::{
     bucket_of_key, Analysis, Canary, CanaryConfig, CanaryConfigBuilder, CanaryDecision,
-    CanaryLayer, CanaryService, Phase, Reason,
+    CanaryEvent, CanaryLayer, CanaryService, Phase, Reason,
 };
 use seawall::clock::Clock;
 use seawall::health::{
     Component, ComponentFuture, Criticality, Details, HealthRegistry, Status as HealthStatus,
 };
-use seawall::observe::Event;
 use seawall::BoxError;
 use tokio::time::Instant;
 use tokio_test::{assert_pending, assert_ready_ok};
@@ -88,8 +87,8 @@ fn decisions(handle: &Canary) -> Arc<Mutex<Vec<Decided>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     let start = Instant::now();
-    handle.on_event(move |event: &Event<'_>| {
-        if let Event::CanaryDecision {
+    handle.on_event(move |event: &CanaryEvent<'_>| {
+        if let CanaryEvent::Decided {
             name,
             decision,
             reason,
@@ -899,8 +898,8 @@ fn threads_racing_to_end_a_step_make_one_decision() {
     );
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    handle.on_event(move |event: &Event<'_>| {
-        if let Event::CanaryDecision {
+    handle.on_event(move |event: &CanaryEvent<'_>| {
+        if let CanaryEvent::Decided {
             decision,
             from_weight,
             to_weight,

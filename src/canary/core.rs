@@ -9,15 +9,19 @@
 
 use std::time::Duration;
 
-use crate::observe::{self, Event, Listener};
+use crate::observe::{self, Listeners};
 use crate::sync::{AtomicU64, Mutex, Ordering};
 
 use super::config::{CanaryConfig, FULL_WEIGHT};
 use super::decision::{Analysis, CanaryDecision, Reason, SideAnalysis};
+use super::event::CanaryEvent;
 use super::judge::{judge, Verdict};
 use super::state::{Phase, StateWord};
 use super::stats::SideStats;
 use super::watch::{unhealthy, HealthWatch};
+
+/// A listener registered with [`Canary::on_event`](super::Canary::on_event).
+pub(crate) type CanaryListener = dyn Fn(&CanaryEvent<'_>) + Send + Sync;
 
 /// Metric handles, resolved when the canary is built.
 struct DecisionMetrics {
@@ -73,7 +77,7 @@ pub(crate) struct CanaryCore {
     /// across an await or a listener call.
     decision_lock: Mutex<()>,
     health: Mutex<Vec<HealthWatch>>,
-    pub(crate) listeners: Mutex<std::sync::Arc<[Listener]>>,
+    pub(crate) listeners: Listeners<CanaryListener>,
     /// Seeds for each service's random stream, so that clones do not repeat
     /// each other.
     seeds: AtomicU64,
@@ -106,7 +110,7 @@ impl CanaryCore {
             candidate: SideStats::new(),
             decision_lock: Mutex::new(()),
             health: Mutex::new(Vec::new()),
-            listeners: Mutex::new(std::sync::Arc::from(Vec::new())),
+            listeners: Listeners::new(),
             seeds: AtomicU64::new(seed),
             metrics: DecisionMetrics::new(config.name()),
             config,
@@ -342,11 +346,10 @@ impl CanaryCore {
     fn announce(&self, made: Option<DecisionMade>) {
         let Some(made) = made else { return };
         self.metrics.count(made.decision);
-        let listeners = self.listeners.lock().clone();
-        if listeners.is_empty() {
+        if self.listeners.is_empty() {
             return;
         }
-        let event = Event::CanaryDecision {
+        let event = CanaryEvent::Decided {
             name: self.config.name(),
             decision: made.decision,
             reason: made.reason,
@@ -355,7 +358,7 @@ impl CanaryCore {
             phase: made.to.phase(),
             analysis: &made.analysis,
         };
-        observe::emit(&listeners, &event);
+        self.listeners.notify(|listener| listener(&event));
     }
 }
 

@@ -4,12 +4,13 @@
 use std::fmt;
 
 use crate::breaker::Breaker;
-use crate::observe::{Event, Event as BreakerEvent, Listener};
+use crate::observe::Event as BreakerEvent;
 use crate::sync::{Arc, Weak};
 
 use super::config::CanaryConfig;
 use super::core::CanaryCore;
 use super::decision::{Analysis, CanaryDecision, Reason};
+use super::event::CanaryEvent;
 use super::state::Phase;
 use super::watch::{breaker_is_open, HealthWatch};
 
@@ -184,19 +185,18 @@ impl Canary {
     }
 
     /// Calls `listener` for every decision from now on, with the numbers it
-    /// was made on ([`Event::CanaryDecision`]). Decisions are rare; requests
+    /// was made on ([`CanaryEvent::Decided`]). Decisions are rare; requests
     /// never build an event. A panicking listener is caught.
     ///
     /// ```
-    /// use seawall::canary::{CanaryConfig, Canary, CanaryDecision};
-    /// use seawall::observe::Event;
+    /// use seawall::canary::{CanaryConfig, Canary, CanaryDecision, CanaryEvent};
     /// use std::sync::{Arc, Mutex};
     ///
     /// let rollout = Canary::new(CanaryConfig::default());
     /// let seen = Arc::new(Mutex::new(Vec::new()));
     /// let log = seen.clone();
-    /// rollout.on_event(move |event: &Event<'_>| {
-    ///     if let Event::CanaryDecision { decision, reason, .. } = event {
+    /// rollout.on_event(move |event: &CanaryEvent<'_>| {
+    ///     if let CanaryEvent::Decided { decision, reason, .. } = event {
     ///         log.lock().unwrap().push((*decision, *reason));
     ///     }
     /// });
@@ -205,12 +205,9 @@ impl Canary {
     /// ```
     pub fn on_event<F>(&self, listener: F)
     where
-        F: Fn(&Event<'_>) + Send + Sync + 'static,
+        F: Fn(&CanaryEvent<'_>) + Send + Sync + 'static,
     {
-        let mut listeners = self.core.listeners.lock();
-        let mut all: Vec<Listener> = listeners.iter().cloned().collect();
-        all.push(std::sync::Arc::new(listener));
-        *listeners = std::sync::Arc::from(all);
+        self.core.listeners.add(Box::new(listener));
     }
 }
 

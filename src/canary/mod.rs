@@ -30,9 +30,9 @@
 //!   of traffic the first 20 candidate calls are all there is, and one failure
 //!   among them reads as 5%. A measured rate out of bounds but within the
 //!   noise holds the step until more calls decide.
-//! - Each decision is an
-//!   [`Event::CanaryDecision`](crate::observe::Event::CanaryDecision) carrying
-//!   the [`Analysis`] it was made on, and counts in the metrics below.
+//! - Each decision is a [`CanaryEvent::Decided`] to the listeners given to
+//!   [`Canary::on_event`], carrying the [`Analysis`] it was made on, and
+//!   counts in the metrics below.
 //! - A [`CanaryService`] service routes each request, by a sticky key or at random,
 //!   and times and classifies it into its side's numbers.
 //! - The handle pauses, resumes, promotes and rolls back by hand.
@@ -122,6 +122,7 @@ pub mod future;
 mod config;
 mod core;
 mod decision;
+mod event;
 mod handle;
 mod judge;
 mod layer;
@@ -138,6 +139,7 @@ mod judge_tests;
 
 pub use self::config::{CanaryConfig, CanaryConfigBuilder};
 pub use self::decision::{Analysis, CanaryDecision, Reason, SideAnalysis};
+pub use self::event::CanaryEvent;
 pub use self::handle::Canary;
 pub use self::layer::CanaryLayer;
 pub use self::routing::{bucket_of_key, NoKey, StickyKey};

@@ -619,6 +619,19 @@ fn bad_configurations_are_refused() {
         "max_failure_rate_increase"
     );
     assert_eq!(field(config().max_latency(Duration::ZERO)), "max_latency");
+    let week = Duration::from_secs(7 * 24 * 3600);
+    assert_eq!(field(config().hold(week + MS)), "hold");
+    assert_eq!(
+        field(config().min_latency_increase(week + MS)),
+        "min_latency_increase"
+    );
+    assert_eq!(field(config().max_latency(week + MS)), "max_latency");
+    assert!(config()
+        .hold(week)
+        .min_latency_increase(week)
+        .max_latency(week)
+        .build()
+        .is_ok());
     assert_eq!(field(config().confidence(1.0)), "confidence");
     assert_eq!(field(config().confidence(0.4)), "confidence");
     assert!(config().steps([0.01, 0.5, 100.0]).build().is_ok());

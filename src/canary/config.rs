@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::error::ConfigError;
+use crate::validate::{bounded_duration, positive_duration};
 
 use super::judge::normal_quantile;
 
-/// The longest hold, analysis interval or latency limit seawall accepts: 7 days.
-const LONGEST: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// A weight of 100%, in basis points.
 pub(crate) const FULL_WEIGHT: u16 = 10_000;
 
@@ -289,13 +288,7 @@ impl CanaryConfigBuilder {
         if steps.len() > usize::from(u8::MAX) {
             return Err(ConfigError::new("steps", steps.len(), "at most 255 steps"));
         }
-        if self.hold.is_zero() || self.hold > LONGEST {
-            return Err(ConfigError::new(
-                "hold",
-                self.hold,
-                "greater than 0 and at most 7 days",
-            ));
-        }
+        positive_duration("hold", self.hold)?;
         if self.min_requests == 0 {
             return Err(ConfigError::new("min_requests", 0, "at least 1"));
         }
@@ -337,26 +330,14 @@ impl CanaryConfigBuilder {
                 "at least 1 and finite",
             ));
         }
-        if self.min_latency_increase > LONGEST {
-            return Err(ConfigError::new(
-                "min_latency_increase",
-                self.min_latency_increase,
-                "at most 7 days",
-            ));
-        }
+        bounded_duration("min_latency_increase", self.min_latency_increase)?;
         if let Some(rate) = self.max_failure_rate {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(ConfigError::new("max_failure_rate", rate, "0 to 1"));
             }
         }
         if let Some(latency) = self.max_latency {
-            if latency.is_zero() || latency > LONGEST {
-                return Err(ConfigError::new(
-                    "max_latency",
-                    latency,
-                    "greater than 0 and at most 7 days",
-                ));
-            }
+            positive_duration("max_latency", latency)?;
         }
         Ok(CanaryConfig {
             name: self.name,

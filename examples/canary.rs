@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use seawall::canary::{Canary, CanaryConfig, CanaryService};
-use seawall::observe::Event;
+use seawall::canary::{Canary, CanaryConfig, CanaryEvent, CanaryService};
 use tower::{service_fn, Service, ServiceExt};
 
 #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -36,8 +35,8 @@ async fn rollout(name: &'static str, fail_every: u64) -> Result<(), seawall::Box
             .build()?,
     );
     let start = tokio::time::Instant::now();
-    handle.on_event(move |event: &Event<'_>| {
-        if let Event::CanaryDecision {
+    handle.on_event(move |event: &CanaryEvent<'_>| {
+        if let CanaryEvent::Decided {
             decision,
             reason,
             from_weight,

@@ -185,32 +185,6 @@ pub enum Event<'a> {
         /// What it fell back from.
         cause: crate::fallback::Cause,
     },
-    /// A chaos layer injected a fault into a call.
-    #[cfg(feature = "chaos")]
-    ChaosInjected {
-        /// The chaos handle's name.
-        name: &'a str,
-        /// What it injected.
-        fault: crate::chaos::FaultKind,
-    },
-    /// A canary made a decision: promoted, rolled back, paused or resumed.
-    #[cfg(feature = "canary")]
-    CanaryDecision {
-        /// The canary's name.
-        name: &'a str,
-        /// What it did.
-        decision: crate::canary::Decision,
-        /// Why.
-        reason: crate::canary::Reason,
-        /// The candidate's weight before, in basis points.
-        from_weight: u16,
-        /// The candidate's weight after, in basis points.
-        to_weight: u16,
-        /// The phase after.
-        phase: crate::canary::Phase,
-        /// The numbers of the step the decision ended (or looked at).
-        analysis: &'a crate::canary::Analysis,
-    },
 }
 
 /// A registered event listener.

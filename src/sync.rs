@@ -2,7 +2,7 @@
 //!
 //! Under `cfg(loom)` every primitive is loom's, so the model checker sees every
 //! access the state machine makes; otherwise they are std's (and parking_lot's
-//! lock, which is only ever taken off the closed-state success path).
+//! locks, which are only ever taken off the closed-state success path).
 
 #[cfg(loom)]
 #[allow(unused_imports)] // which of them a build uses depends on its features
@@ -14,6 +14,12 @@ pub(crate) use loom::sync::Arc;
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::Arc;
+/// A weak reference to an [`Arc`]. std's only: loom's `Arc` keeps no weak
+/// count, so what holds one (the canary's breaker watch and ticker) is not
+/// modelled under loom.
+#[cfg(not(loom))]
+#[cfg_attr(not(feature = "canary"), allow(unused_imports))]
+pub(crate) use std::sync::Weak;
 
 /// An `Arc` of an unsized value (a trait object), made from a `Box` of it.
 ///
@@ -137,6 +143,72 @@ impl<T> Mutex<T> {
     pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
         self.inner
             .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The lock if it is free now, without waiting.
+    #[cfg(not(loom))]
+    #[cfg_attr(not(feature = "canary"), allow(dead_code))]
+    pub(crate) fn try_lock(&self) -> Option<parking_lot::MutexGuard<'_, T>> {
+        self.inner.try_lock()
+    }
+
+    /// The lock if it is free now, without waiting.
+    #[cfg(loom)]
+    #[cfg_attr(not(feature = "canary"), allow(dead_code))]
+    pub(crate) fn try_lock(&self) -> Option<loom::sync::MutexGuard<'_, T>> {
+        match self.inner.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+}
+
+/// A reader-writer lock with non-poisoning `read()` and `write()`, for data
+/// read on a hot path and rarely replaced (for example the chaos layer's
+/// faults).
+#[derive(Debug, Default)]
+#[cfg_attr(not(feature = "chaos"), allow(dead_code))]
+pub(crate) struct RwLock<T> {
+    #[cfg(not(loom))]
+    inner: parking_lot::RwLock<T>,
+    #[cfg(loom)]
+    inner: loom::sync::RwLock<T>,
+}
+
+#[cfg_attr(not(feature = "chaos"), allow(dead_code))]
+impl<T> RwLock<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self {
+            #[cfg(not(loom))]
+            inner: parking_lot::RwLock::new(value),
+            #[cfg(loom)]
+            inner: loom::sync::RwLock::new(value),
+        }
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) fn read(&self) -> parking_lot::RwLockReadGuard<'_, T> {
+        self.inner.read()
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn read(&self) -> loom::sync::RwLockReadGuard<'_, T> {
+        self.inner
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) fn write(&self) -> parking_lot::RwLockWriteGuard<'_, T> {
+        self.inner.write()
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn write(&self) -> loom::sync::RwLockWriteGuard<'_, T> {
+        self.inner
+            .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -9,14 +9,13 @@ use std::time::Duration;
 use proptest::prelude::*;
 use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer, State};
 use seawall::canary::{
-    bucket_of_key, Analysis, Canary, CanaryConfig, CanaryConfigBuilder, CanaryLayer, CanaryService,
-    Decision, Phase, Reason,
+    bucket_of_key, Analysis, Canary, CanaryConfig, CanaryConfigBuilder, CanaryDecision,
+    CanaryEvent, CanaryLayer, CanaryService, Phase, Reason,
 };
 use seawall::clock::Clock;
 use seawall::health::{
     Component, ComponentFuture, Criticality, Details, HealthRegistry, Status as HealthStatus,
 };
-use seawall::observe::Event;
 use seawall::BoxError;
 use tokio::time::Instant;
 use tokio_test::{assert_pending, assert_ready_ok};
@@ -76,7 +75,7 @@ fn config() -> CanaryConfigBuilder {
 #[derive(Clone, Debug)]
 struct Decided {
     at: Duration,
-    decision: Decision,
+    decision: CanaryDecision,
     reason: Reason,
     from_weight: u16,
     to_weight: u16,
@@ -88,8 +87,8 @@ fn decisions(handle: &Canary) -> Arc<Mutex<Vec<Decided>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     let start = Instant::now();
-    handle.on_event(move |event: &Event<'_>| {
-        if let Event::CanaryDecision {
+    handle.on_event(move |event: &CanaryEvent<'_>| {
+        if let CanaryEvent::Decided {
             name,
             decision,
             reason,
@@ -163,7 +162,7 @@ async fn a_healthy_candidate_reaches_full_weight_in_the_planned_time() {
         ]
     );
     for (i, decided) in seen.iter().enumerate() {
-        assert_eq!(decided.decision, Decision::Promote);
+        assert_eq!(decided.decision, CanaryDecision::Promote);
         assert_eq!(decided.reason, Reason::WithinBounds);
         assert_eq!(decided.analysis.step, i);
         assert!(decided.analysis.candidate.calls >= 30, "{decided:?}");
@@ -193,7 +192,7 @@ async fn five_points_more_errors_roll_back_within_one_analysis_interval() {
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1, "{seen:?}");
     let decided = &seen[0];
-    assert_eq!(decided.decision, Decision::RollBack);
+    assert_eq!(decided.decision, CanaryDecision::RollBack);
     assert_eq!(decided.reason, Reason::FailureRateAboveStable);
     assert!(decided.at <= 10 * SECOND + 20 * MS, "{decided:?}");
     let candidate_rate = decided.analysis.candidate.failure_rate.unwrap();
@@ -328,7 +327,7 @@ async fn a_candidate_whose_breaker_opens_is_rolled_back_at_once() {
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(
         (seen[0].decision, seen[0].reason),
-        (Decision::RollBack, Reason::BreakerOpen)
+        (CanaryDecision::RollBack, Reason::BreakerOpen)
     );
     assert_eq!((seen[0].from_weight, seen[0].to_weight), (5_000, 0));
     let candidate_calls = served.load(Ordering::Relaxed);
@@ -415,7 +414,7 @@ async fn pause_resume_promote_and_roll_back_by_hand() {
     handle.tick();
     assert_eq!(handle.phase(), Phase::RolledBack);
 
-    let seen: Vec<(Decision, Reason)> = seen
+    let seen: Vec<(CanaryDecision, Reason)> = seen
         .lock()
         .unwrap()
         .iter()
@@ -424,11 +423,11 @@ async fn pause_resume_promote_and_roll_back_by_hand() {
     assert_eq!(
         seen,
         [
-            (Decision::Pause, Reason::Manual),
-            (Decision::Resume, Reason::Manual),
-            (Decision::Promote, Reason::WithinBounds),
-            (Decision::Promote, Reason::Manual),
-            (Decision::RollBack, Reason::Manual),
+            (CanaryDecision::Pause, Reason::Manual),
+            (CanaryDecision::Resume, Reason::Manual),
+            (CanaryDecision::Promote, Reason::WithinBounds),
+            (CanaryDecision::Promote, Reason::Manual),
+            (CanaryDecision::RollBack, Reason::Manual),
         ]
     );
 }
@@ -620,6 +619,19 @@ fn bad_configurations_are_refused() {
         "max_failure_rate_increase"
     );
     assert_eq!(field(config().max_latency(Duration::ZERO)), "max_latency");
+    let week = Duration::from_secs(7 * 24 * 3600);
+    assert_eq!(field(config().hold(week + MS)), "hold");
+    assert_eq!(
+        field(config().min_latency_increase(week + MS)),
+        "min_latency_increase"
+    );
+    assert_eq!(field(config().max_latency(week + MS)), "max_latency");
+    assert!(config()
+        .hold(week)
+        .min_latency_increase(week)
+        .max_latency(week)
+        .build()
+        .is_ok());
     assert_eq!(field(config().confidence(1.0)), "confidence");
     assert_eq!(field(config().confidence(0.4)), "confidence");
     assert!(config().steps([0.01, 0.5, 100.0]).build().is_ok());
@@ -823,7 +835,12 @@ mod end_to_end {
         let why = &seen[0];
         assert_eq!(
             (why.decision, why.reason, why.from_weight, why.to_weight),
-            (Decision::RollBack, Reason::FailureRateAboveStable, 5_000, 0)
+            (
+                CanaryDecision::RollBack,
+                Reason::FailureRateAboveStable,
+                5_000,
+                0
+            )
         );
         let candidate_rate = why.analysis.candidate.failure_rate.unwrap();
         assert!((0.2..=0.4).contains(&candidate_rate), "{why:?}");
@@ -894,8 +911,8 @@ fn threads_racing_to_end_a_step_make_one_decision() {
     );
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
-    handle.on_event(move |event: &Event<'_>| {
-        if let Event::CanaryDecision {
+    handle.on_event(move |event: &CanaryEvent<'_>| {
+        if let CanaryEvent::Decided {
             decision,
             from_weight,
             to_weight,
@@ -935,9 +952,9 @@ fn threads_racing_to_end_a_step_make_one_decision() {
     assert_eq!(
         *seen.lock().unwrap(),
         [
-            (Decision::Promote, 1_000, 5_000),
-            (Decision::Promote, 5_000, 10_000),
-            (Decision::Promote, 10_000, 10_000),
+            (CanaryDecision::Promote, 1_000, 5_000),
+            (CanaryDecision::Promote, 5_000, 10_000),
+            (CanaryDecision::Promote, 10_000, 10_000),
         ]
     );
 }

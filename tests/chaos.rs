@@ -103,6 +103,15 @@ fn the_builder_and_the_handle_reject_bad_faults() {
         field(vec![Fault::latency(0.1, Latency::between(2 * MS, MS))]),
         "fault.latency"
     );
+    let week = Duration::from_secs(7 * 24 * 60 * 60);
+    assert_eq!(
+        field(vec![Fault::latency(0.1, Latency::fixed(week + MS))]),
+        "fault.latency"
+    );
+    assert!(ChaosConfig::<()>::builder()
+        .fault(Fault::latency(0.1, Latency::between(MS, week)))
+        .build()
+        .is_ok());
     // Float slack: 0.1 + 0.2 + 0.7 is a little over 1 in floats, and allowed.
     assert!(ChaosConfig::<()>::builder()
         .faults([Fault::error(0.1), Fault::error(0.2), Fault::error(0.7)])
@@ -515,15 +524,14 @@ async fn a_real_axum_server_answers_injected_503s() {
 
 #[tokio::test(start_paused = true)]
 async fn listeners_hear_every_injected_fault_and_may_reconfigure() {
-    use seawall::chaos::FaultKind;
-    use seawall::observe::Event;
+    use seawall::chaos::{ChaosEvent, FaultKind};
     use std::sync::{Arc, Mutex};
 
     let chaos = handle(8, mixed_faults());
     let heard = Arc::new(Mutex::new(Vec::new()));
     let log = heard.clone();
-    chaos.on_event(move |event: &Event<'_>| {
-        if let Event::ChaosInjected { name, fault } = event {
+    chaos.on_event(move |event: &ChaosEvent<'_>| {
+        if let ChaosEvent::Injected { name, fault } = event {
             log.lock().unwrap().push((name.to_string(), *fault));
         }
     });
@@ -545,7 +553,7 @@ async fn listeners_hear_every_injected_fault_and_may_reconfigure() {
     // Listeners survive a reconfiguration and run outside the lock: one that
     // heals the dependency at the first fault does not deadlock.
     let healer = chaos.clone();
-    chaos.on_event(move |_: &Event<'_>| healer.set_faults([]).unwrap());
+    chaos.on_event(move |_: &ChaosEvent<'_>| healer.set_faults([]).unwrap());
     chaos.set_faults([Fault::error(1.0)]).unwrap();
     let seen = run(&chaos, 3).await;
     assert_eq!(

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::error::ConfigError;
+use crate::validate::{bounded_duration, positive_duration};
 
-/// The longest hold, analysis interval or latency limit seawall accepts: 7 days.
-const LONGEST: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+use super::judge::normal_quantile;
+
 /// A weight of 100%, in basis points.
-pub(crate) const FULL: u16 = 10_000;
+pub(crate) const FULL_WEIGHT: u16 = 10_000;
 
 /// The configuration of a [`Canary`](super::Canary). Build one
 /// with [`CanaryConfig::builder`]; [`CanaryConfig::default`] is valid as is.
@@ -287,13 +288,7 @@ impl CanaryConfigBuilder {
         if steps.len() > usize::from(u8::MAX) {
             return Err(ConfigError::new("steps", steps.len(), "at most 255 steps"));
         }
-        if self.hold.is_zero() || self.hold > LONGEST {
-            return Err(ConfigError::new(
-                "hold",
-                self.hold,
-                "greater than 0 and at most 7 days",
-            ));
-        }
+        positive_duration("hold", self.hold)?;
         if self.min_requests == 0 {
             return Err(ConfigError::new("min_requests", 0, "at least 1"));
         }
@@ -335,26 +330,14 @@ impl CanaryConfigBuilder {
                 "at least 1 and finite",
             ));
         }
-        if self.min_latency_increase > LONGEST {
-            return Err(ConfigError::new(
-                "min_latency_increase",
-                self.min_latency_increase,
-                "at most 7 days",
-            ));
-        }
+        bounded_duration("min_latency_increase", self.min_latency_increase)?;
         if let Some(rate) = self.max_failure_rate {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(ConfigError::new("max_failure_rate", rate, "0 to 1"));
             }
         }
         if let Some(latency) = self.max_latency {
-            if latency.is_zero() || latency > LONGEST {
-                return Err(ConfigError::new(
-                    "max_latency",
-                    latency,
-                    "greater than 0 and at most 7 days",
-                ));
-            }
+            positive_duration("max_latency", latency)?;
         }
         Ok(CanaryConfig {
             name: self.name,
@@ -372,72 +355,5 @@ impl CanaryConfigBuilder {
             max_latency: self.max_latency,
             clock: self.clock,
         })
-    }
-}
-
-/// The quantile function of the standard normal distribution at `p` in
-/// [0.5, 1), by Acklam's rational approximation (relative error below
-/// 1.2e-9).
-fn normal_quantile(p: f64) -> f64 {
-    const A: [f64; 6] = [
-        -3.969_683_028_665_376e1,
-        2.209_460_984_245_205e2,
-        -2.759_285_104_469_687e2,
-        1.383_577_518_672_69e2,
-        -3.066_479_806_614_716e1,
-        2.506_628_277_459_239,
-    ];
-    const B: [f64; 5] = [
-        -5.447_609_879_822_406e1,
-        1.615_858_368_580_409e2,
-        -1.556_989_798_598_866e2,
-        6.680_131_188_771_972e1,
-        -1.328_068_155_288_572e1,
-    ];
-    const C: [f64; 6] = [
-        -7.784_894_002_430_293e-3,
-        -3.223_964_580_411_365e-1,
-        -2.400_758_277_161_838,
-        -2.549_732_539_343_734,
-        4.374_664_141_464_968,
-        2.938_163_982_698_783,
-    ];
-    const D: [f64; 4] = [
-        7.784_695_709_041_462e-3,
-        3.224_671_290_700_398e-1,
-        2.445_134_137_142_996,
-        3.754_408_661_907_416,
-    ];
-    if p > 1.0 - 0.02425 {
-        let q = (-2.0 * (1.0 - p).ln()).sqrt();
-        -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
-            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
-    } else {
-        let q = p - 0.5;
-        let r = q * q;
-        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
-            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::normal_quantile;
-
-    #[test]
-    fn normal_quantiles() {
-        for (p, z) in [
-            (0.5, 0.0),
-            (0.9, 1.281_551_6),
-            (0.95, 1.644_853_6),
-            (0.99, 2.326_347_9),
-            (0.999, 3.090_232_3),
-        ] {
-            assert!(
-                (normal_quantile(p) - z).abs() < 1e-6,
-                "{p}: {}",
-                normal_quantile(p)
-            );
-        }
     }
 }

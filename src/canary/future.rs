@@ -2,15 +2,15 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
 use crate::classify::{Classify, Outcome};
+use crate::sync::Arc;
 
-use super::handle::Core;
+use super::core::CanaryCore;
 
 pin_project! {
     /// The response future of [`CanaryService`](super::CanaryService): the chosen side's
@@ -22,8 +22,8 @@ pin_project! {
     /// nothing about either side.
     pub struct ResponseFuture<SF, CF, Cl> {
         #[pin]
-        kind: Kind<SF, CF>,
-        core: Arc<Core>,
+        side: Side<SF, CF>,
+        core: Arc<CanaryCore>,
         classifier: Cl,
         generation: u32,
         started: u64,
@@ -31,8 +31,9 @@ pin_project! {
 }
 
 pin_project! {
-    #[project = KindProj]
-    enum Kind<SF, CF> {
+    /// The side the request went to, and its future.
+    #[project = SideProj]
+    enum Side<SF, CF> {
         Stable { #[pin] future: SF },
         Candidate { #[pin] future: CF },
     }
@@ -41,13 +42,13 @@ pin_project! {
 impl<SF, CF, Cl> ResponseFuture<SF, CF, Cl> {
     pub(crate) fn stable(
         future: SF,
-        core: Arc<Core>,
+        core: Arc<CanaryCore>,
         classifier: Cl,
         generation: u32,
         started: u64,
     ) -> Self {
         Self {
-            kind: Kind::Stable { future },
+            side: Side::Stable { future },
             core,
             classifier,
             generation,
@@ -57,13 +58,13 @@ impl<SF, CF, Cl> ResponseFuture<SF, CF, Cl> {
 
     pub(crate) fn candidate(
         future: CF,
-        core: Arc<Core>,
+        core: Arc<CanaryCore>,
         classifier: Cl,
         generation: u32,
         started: u64,
     ) -> Self {
         Self {
-            kind: Kind::Candidate { future },
+            side: Side::Candidate { future },
             core,
             classifier,
             generation,
@@ -74,9 +75,9 @@ impl<SF, CF, Cl> ResponseFuture<SF, CF, Cl> {
 
 impl<SF, CF, Cl> std::fmt::Debug for ResponseFuture<SF, CF, Cl> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let side = match self.kind {
-            Kind::Stable { .. } => "stable",
-            Kind::Candidate { .. } => "candidate",
+        let side = match self.side {
+            Side::Stable { .. } => "stable",
+            Side::Candidate { .. } => "candidate",
         };
         f.debug_struct("ResponseFuture")
             .field("side", &side)
@@ -94,9 +95,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let (result, candidate) = match this.kind.project() {
-            KindProj::Stable { future } => (ready!(future.poll(cx)), false),
-            KindProj::Candidate { future } => (ready!(future.poll(cx)), true),
+        let (result, candidate) = match this.side.project() {
+            SideProj::Stable { future } => (ready!(future.poll(cx)), false),
+            SideProj::Candidate { future } => (ready!(future.poll(cx)), true),
         };
         let failed = match this.classifier.classify(&result) {
             Outcome::Success => Some(false),

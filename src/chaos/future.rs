@@ -21,15 +21,15 @@ pin_project! {
     /// Dropping it drops the delay and the inner call with it.
     pub struct ResponseFuture<F, Res> {
         #[pin]
-        kind: Kind<F, Res>,
+        state: State<F, Res>,
     }
 }
 
 pin_project! {
     // A call without a delay has a variant of its own, so that it carries no
     // timer to check and drop. Timers are boxed: only delayed calls pay for one.
-    #[project = KindProj]
-    enum Kind<F, Res> {
+    #[project = StateProj]
+    enum State<F, Res> {
         Inner { #[pin] future: F },
         Delayed {
             // `None` once the delay is over.
@@ -48,13 +48,13 @@ impl<F, Res> ResponseFuture<F, Res> {
     #[inline]
     pub(crate) fn inner(future: F) -> Self {
         Self {
-            kind: Kind::Inner { future },
+            state: State::Inner { future },
         }
     }
 
     pub(crate) fn delayed(future: F, sleep: Pin<Box<Sleep>>) -> Self {
         Self {
-            kind: Kind::Delayed {
+            state: State::Delayed {
                 sleep: Some(sleep),
                 future,
             },
@@ -63,7 +63,7 @@ impl<F, Res> ResponseFuture<F, Res> {
 
     pub(crate) fn injected(result: Result<Res, BoxError>, sleep: Option<Pin<Box<Sleep>>>) -> Self {
         Self {
-            kind: Kind::Injected {
+            state: State::Injected {
                 sleep,
                 result: Some(result),
             },
@@ -89,13 +89,13 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Inner { future } => future.poll(cx).map_err(Into::into),
-            KindProj::Delayed { sleep, future } => {
+        match self.project().state.project() {
+            StateProj::Inner { future } => future.poll(cx).map_err(Into::into),
+            StateProj::Delayed { sleep, future } => {
                 ready!(wait(sleep, cx));
                 future.poll(cx).map_err(Into::into)
             }
-            KindProj::Injected { sleep, result } => {
+            StateProj::Injected { sleep, result } => {
                 ready!(wait(sleep, cx));
                 Poll::Ready(result.take().expect("polled after completion"))
             }
@@ -105,10 +105,10 @@ where
 
 impl<F, Res> fmt::Debug for ResponseFuture<F, Res> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self.kind {
-            Kind::Inner { .. } => "inner",
-            Kind::Delayed { .. } => "delayed",
-            Kind::Injected { .. } => "injected",
+        let kind = match self.state {
+            State::Inner { .. } => "inner",
+            State::Delayed { .. } => "delayed",
+            State::Injected { .. } => "injected",
         };
         f.debug_struct("ResponseFuture")
             .field("kind", &kind)

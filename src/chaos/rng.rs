@@ -13,12 +13,12 @@ const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
 /// another see the same values in the same order for a given seed; calls
 /// racing each other share out the same values in some order.
 #[derive(Debug)]
-pub(crate) struct Draws {
+pub(crate) struct SeededSequence {
     seed: u64,
     taken: AtomicU64,
 }
 
-impl Draws {
+impl SeededSequence {
     pub(crate) fn new(seed: u64) -> Self {
         Self {
             seed,
@@ -53,15 +53,15 @@ pub(crate) fn mix(mut z: u64) -> u64 {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::Draws;
+    use super::SeededSequence;
 
     #[test]
     fn matches_the_reference_splitmix64() {
         // The first outputs of the reference C implementation seeded with 0 and 1234567.
-        let zero = Draws::new(0);
+        let zero = SeededSequence::new(0);
         assert_eq!(zero.next(), 0xe220_a839_7b1d_cdaf);
         assert_eq!(zero.next(), 0x6e78_9e6a_a1b9_65f4);
-        let other = Draws::new(1_234_567);
+        let other = SeededSequence::new(1_234_567);
         assert_eq!(other.next(), 6_457_827_717_110_365_317);
         assert_eq!(other.next(), 3_203_168_211_198_807_973);
     }

@@ -216,7 +216,7 @@ impl HealthRegistry {
     pub fn register_canary(&self, rollout: &crate::canary::Canary, criticality: Criticality) {
         self.register(rollout.clone(), criticality);
         let registry: Weak<Inner> = Arc::downgrade(&self.inner);
-        rollout.on_event(move |_: &Event<'_>| {
+        rollout.on_event(move |_: &crate::canary::CanaryEvent<'_>| {
             if let Some(inner) = registry.upgrade() {
                 HealthRegistry { inner }.refresh();
             }

@@ -184,23 +184,6 @@ pub enum Event<'a> {
         /// Whether it got a slot (otherwise it was refused).
         acquired: bool,
     },
-    /// A fallback produced a degraded answer.
-    #[cfg(feature = "fallback")]
-    FallbackTaken {
-        /// The fallback's name.
-        name: &'a str,
-        /// What it fell back from.
-        cause: crate::fallback::Cause,
-    },
-    /// A fallback failed itself; the caller gets a
-    /// [`FallbackFailed`](crate::fallback::error::FallbackFailed) error.
-    #[cfg(feature = "fallback")]
-    FallbackFailed {
-        /// The fallback's name.
-        name: &'a str,
-        /// What it fell back from.
-        cause: crate::fallback::Cause,
-    },
     /// A retry layer will retry a request after `delay`.
     RetryScheduled {
         /// The retry layer's name.

@@ -22,6 +22,20 @@ pin_project! {
     ///
     /// It runs the inner call and, if that fails in a covered way, the
     /// fallback. Dropping it drops whichever is running.
+    ///
+    /// ```
+    /// use seawall::fallback::FallbackLayer;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), seawall::BoxError> {
+    /// let inner = service_fn(|n: u32| async move { Ok::<_, std::io::Error>(n) });
+    /// let mut service = FallbackLayer::value(0u32).layer(inner);
+    /// let answer = service.ready().await?.call(7); // a fallback::future::ResponseFuture
+    /// assert_eq!(answer.await?, 7);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub struct ResponseFuture<F, B, Request, C, M>
     where
         B: Fallback<Request>,
@@ -143,6 +157,18 @@ where
 pin_project! {
     /// The future of a [`FallbackFn`](super::FallbackFn): the closure's
     /// future, its error boxed.
+    ///
+    /// ```
+    /// use seawall::fallback::{Fallback, FallbackFn, SharedError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cached = FallbackFn::new(|_: SharedError| async { Err::<u32, _>(std::io::Error::other("cold")) });
+    /// let error: SharedError = std::sync::Arc::new(std::fmt::Error);
+    /// let answer = Fallback::<()>::recover(&cached, (), error); // a FnFuture
+    /// assert_eq!(answer.await.unwrap_err().to_string(), "cold");
+    /// # }
+    /// ```
     #[derive(Debug)]
     pub struct FnFuture<Fut> {
         #[pin]
@@ -171,6 +197,20 @@ where
 pin_project! {
     /// The future of a [`BackupService`](super::BackupService): waits for
     /// its clone of the backup to be ready, then calls it with the request.
+    ///
+    /// ```
+    /// use seawall::fallback::{BackupService, Fallback, SharedError};
+    /// use tower::service_fn;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mirror = BackupService::new(service_fn(|q: u32| async move { Ok::<_, std::io::Error>(q + 1) }));
+    /// let prepared = mirror.prepare(&41);
+    /// let error: SharedError = std::sync::Arc::new(std::fmt::Error);
+    /// let answer = mirror.recover(prepared, error); // a BackupFuture
+    /// assert_eq!(answer.await.unwrap(), 42);
+    /// # }
+    /// ```
     pub struct BackupFuture<B, Request>
     where
         B: Service<Request>,

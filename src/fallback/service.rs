@@ -17,6 +17,7 @@ use super::{AcceptResponses, Cause, Degraded, Fallback, FallbackOn, Mark, NoMark
 /// What every service made by one `layer` call shares: where the answer comes
 /// from, which failures it covers, the mark and who listens.
 pub(crate) struct FallbackCore<B, C, M> {
+    /// std's `Arc`, as every [`Degraded`] mark carries a clone of it.
     pub(super) name: std::sync::Arc<str>,
     pub(super) fallback: B,
     pub(super) on: FallbackOn<C>,

@@ -16,6 +16,20 @@ use super::ErrorToResponse;
 pin_project! {
     /// The response future of [`ErrorResponseService`](super::ErrorResponseService):
     /// the inner response, or the response its mapping makes of the error.
+    ///
+    /// ```
+    /// use seawall::axum::ErrorResponseLayer;
+    /// use seawall::timeout::error::Elapsed;
+    /// use tower::{service_fn, Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let late = service_fn(|_: ()| async { Err::<http::Response<String>, _>(Elapsed::new()) });
+    /// let mut service = ErrorResponseLayer::new().layer(late);
+    /// let answer = service.ready().await.unwrap().call(()); // a respond::future::ResponseFuture
+    /// assert_eq!(answer.await.unwrap().status(), http::StatusCode::GATEWAY_TIMEOUT);
+    /// # }
+    /// ```
     pub struct ResponseFuture<F, M> {
         #[pin]
         kind: Kind<F>,

@@ -71,6 +71,16 @@ pub use self::service::ErrorResponseService;
 /// Implemented by [`axum::HttpMapping`](crate::axum::HttpMapping) and
 /// [`tonic::GrpcMapping`](crate::tonic::GrpcMapping); see the
 /// [module docs](self) for one of your own.
+///
+/// ```
+/// use seawall::axum::HttpMapping;
+/// use seawall::breaker::error::BreakerOpen;
+/// use seawall::respond::ErrorToResponse;
+///
+/// let response: http::Response<String> = HttpMapping::default().response(BreakerOpen::new(None).into());
+/// assert_eq!(response.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+/// assert_eq!(response.headers()["retry-after"], "1");
+/// ```
 pub trait ErrorToResponse<B> {
     /// The response for `err`.
     fn response(&self, err: BoxError) -> Response<B>;

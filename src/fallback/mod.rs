@@ -34,21 +34,6 @@
 //! whose source is the original failure: `ErrorKind::of` still reports what
 //! went wrong first.
 //!
-//! # Cost
-//!
-//! A call that needs no fallback pays for preparing one: an `Arc` clone for
-//! what the layer's services share, and nothing more for a value or a
-//! closure, or a clone of the request and of the backup service (see
-//! [`Fallback::prepare`]). A call that falls back also turns its error into a
-//! [`SharedError`] (one allocation) and looks up its metric handles by name.
-//!
-//! # Your own fallback
-//!
-//! [`FallbackLayer::value`], [`with_fn`](FallbackLayer::with_fn) and
-//! [`service`](FallbackLayer::service) cover most needs; anything else (a
-//! cache keyed by the request, a second provider chosen per call) implements
-//! [`Fallback`] and goes to [`FallbackLayer::new`].
-//!
 //! ```
 //! use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer};
 //! use seawall::fallback::FallbackLayer;
@@ -70,6 +55,21 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Cost
+//!
+//! A call that needs no fallback pays for preparing one: an `Arc` clone for
+//! what the layer's services share, and nothing more for a value or a
+//! closure, or a clone of the request and of the backup service (see
+//! [`Fallback::prepare`]). A call that falls back also turns its error into a
+//! [`SharedError`] (one allocation) and looks up its metric handles by name.
+//!
+//! # Your own fallback
+//!
+//! [`FallbackLayer::value`], [`with_fn`](FallbackLayer::with_fn) and
+//! [`service`](FallbackLayer::service) cover most needs; anything else (a
+//! cache keyed by the request, a second provider chosen per call) implements
+//! [`Fallback`] and goes to [`FallbackLayer::new`].
 
 pub mod error;
 pub mod future;

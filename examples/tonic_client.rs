@@ -6,7 +6,7 @@
 //! 2. The server reports `inventory` as `NOT_SERVING`: an answer, not a
 //!    failure; nothing is retried, the breaker stays closed.
 //! 3. The server's own breaker is forced open (maintenance): every call gets
-//!    `UNAVAILABLE` from the server's `StatusLayer`. The client retries it
+//!    `UNAVAILABLE` from the server's `ErrorResponseLayer`. The client retries it
 //!    (`GrpcRetry`, replaying the request body with `HttpReplay`), its breaker
 //!    counts each attempt (`GrpcStatus`), trips, and then fails calls at once
 //!    with its own `UNAVAILABLE` without sending them.
@@ -25,7 +25,7 @@ use seawall::classify::GrpcStatus;
 use seawall::observe::Event;
 use seawall::resilience::ResilienceLayer;
 use seawall::retry::{GrpcRetry, HttpReplay, ReplayBody, RetryConfig, RetryEvent, StandardBackoff};
-use seawall::tonic::{status_of, StatusLayer};
+use seawall::tonic::{status_of, ErrorResponseLayer};
 use seawall::BoxError;
 use tokio::time::Instant;
 use tonic::body::Body;
@@ -48,7 +48,7 @@ async fn main() -> Result<(), BoxError> {
         tonic::transport::Server::builder()
             .layer(
                 ServiceBuilder::new()
-                    .layer(StatusLayer::new())
+                    .layer(ErrorResponseLayer::new())
                     .layer(BreakerLayer::new(server_breaker.clone()))
                     .into_inner(),
             )

@@ -5,13 +5,16 @@
 //! already be responses. tower middleware that can fail (a breaker, a
 //! bulkhead, a timeout) therefore needs glue in every application, written
 //! again each time and usually answering `500` for everything. [`ErrorResponseLayer`]
-//! is that glue, once, with the status a client and a load balancer can act on:
+//! is that glue, once, with the status a client and a load balancer can act on
+//! (it is [`respond::ErrorResponseLayer`](crate::respond::ErrorResponseLayer)
+//! with the [`HttpMapping`]; [`tonic::ErrorResponseLayer`](crate::tonic::ErrorResponseLayer)
+//! is the same layer for gRPC):
 //!
 //! | error | response |
 //! |---|---|
 //! | [`BreakerOpen`](crate::breaker::error::BreakerOpen) | `503 Service Unavailable`, `Retry-After` from the breaker's open wait |
 //! | `BulkheadFull`, `BudgetExhausted` | `503 Service Unavailable`, `Retry-After` (default 1 s) |
-//! | `Elapsed` | `504 Gateway TimeoutService` |
+//! | `Elapsed` | `504 Gateway Timeout` |
 //! | anything else | `500 Internal Server Error`, without the error's text unless [`expose_errors`](ErrorResponseLayer::expose_errors) |
 //!
 //! `Retry-After` is in whole seconds, rounded up (less the millisecond the
@@ -38,16 +41,37 @@ use std::time::Duration;
 
 use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
-use tower_layer::Layer;
 
 use crate::error::{find_in_chain, BoxError, ErrorKind};
-use crate::respond::{ErrorResponseService, ErrorToResponse};
+use crate::respond::ErrorToResponse;
 
-/// The HTTP mapping of the [module docs](self), made by [`ErrorResponseLayer`].
+/// The HTTP mapping of the [module docs](self): what [`ErrorResponseLayer`]
+/// answers errors with.
+///
+/// ```
+/// use seawall::axum::HttpMapping;
+/// use seawall::respond::ErrorToResponse;
+/// use seawall::BoxError;
+///
+/// let err: BoxError = "database down".into();
+/// let response: http::Response<String> = HttpMapping::default().response(err);
+/// assert_eq!(response.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+/// assert_eq!(response.body(), "internal server error", "the text is hidden");
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct HttpMapping {
     expose_errors: bool,
     default_retry_after: Duration,
+}
+
+impl Default for HttpMapping {
+    /// Internal error text hidden, `Retry-After: 1` where no better wait is known.
+    fn default() -> Self {
+        Self {
+            expose_errors: false,
+            default_retry_after: Duration::from_secs(1),
+        }
+    }
 }
 
 impl<B: From<String>> ErrorToResponse<B> for HttpMapping {
@@ -100,25 +124,27 @@ fn retry_after_seconds(after: Duration) -> u64 {
     seconds.max(1)
 }
 
-/// Turns a service's seawall errors (and any other error) into responses.
+/// Turns a service's seawall errors (and any other error) into HTTP
+/// responses: [`respond::ErrorResponseLayer`](crate::respond::ErrorResponseLayer)
+/// with the [`HttpMapping`].
 ///
 /// See the [module docs](self) for the mapping. The services it makes have
 /// `Error = Infallible`, as `axum::Router::layer` and `route_service` require.
-#[derive(Clone, Copy, Debug)]
-pub struct ErrorResponseLayer {
-    mapping: HttpMapping,
-}
+///
+/// ```
+/// use seawall::axum::ErrorResponseLayer;
+/// use std::time::Duration;
+///
+/// let layer = ErrorResponseLayer::new().default_retry_after(Duration::from_secs(2));
+/// # drop(layer);
+/// ```
+pub type ErrorResponseLayer = crate::respond::ErrorResponseLayer<HttpMapping>;
 
 impl ErrorResponseLayer {
     /// The mapping of the [module docs](self): internal error text hidden,
     /// `Retry-After: 1` where no better wait is known.
     pub fn new() -> Self {
-        Self {
-            mapping: HttpMapping {
-                expose_errors: false,
-                default_retry_after: Duration::from_secs(1),
-            },
-        }
+        Self::with_mapping(HttpMapping::default())
     }
 
     /// Puts the text of errors that are not seawall's own into the `500`
@@ -133,20 +159,6 @@ impl ErrorResponseLayer {
     pub fn default_retry_after(mut self, after: Duration) -> Self {
         self.mapping.default_retry_after = after;
         self
-    }
-}
-
-impl Default for ErrorResponseLayer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<S> Layer<S> for ErrorResponseLayer {
-    type Service = ErrorResponseService<S, HttpMapping>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        ErrorResponseService::new(inner, self.mapping)
     }
 }
 

@@ -168,23 +168,6 @@ pub enum Event<'a> {
         /// How long it took, when the breaker measured it.
         duration: Option<Duration>,
     },
-    /// A fallback produced a degraded answer.
-    #[cfg(feature = "fallback")]
-    FallbackTaken {
-        /// The fallback's name.
-        name: &'a str,
-        /// What it fell back from.
-        cause: crate::fallback::Cause,
-    },
-    /// A fallback failed itself; the caller gets a
-    /// [`FallbackFailed`](crate::fallback::error::FallbackFailed) error.
-    #[cfg(feature = "fallback")]
-    FallbackFailed {
-        /// The fallback's name.
-        name: &'a str,
-        /// What it fell back from.
-        cause: crate::fallback::Cause,
-    },
 }
 
 /// A registered event listener.

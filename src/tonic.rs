@@ -4,8 +4,11 @@
 //! whatever the transport makes of a boxed error, usually `INTERNAL` or
 //! `UNKNOWN`: a client then cannot tell "the server is shedding load, back
 //! off" from "the server is broken". [`status_of`] gives each seawall error
-//! the status the gRPC spec means for it, and [`StatusLayer`] answers a
-//! server's errors with those statuses:
+//! the status the gRPC spec means for it, and [`ErrorResponseLayer`] answers a
+//! server's errors with those statuses (it is
+//! [`respond::ErrorResponseLayer`](crate::respond::ErrorResponseLayer) with the
+//! [`GrpcMapping`]; [`axum::ErrorResponseLayer`](crate::axum::ErrorResponseLayer)
+//! is the same layer for HTTP):
 //!
 //! | error | status |
 //! |---|---|
@@ -14,7 +17,7 @@
 //! | `Elapsed` | `DEADLINE_EXCEEDED` |
 //! | `BudgetExhausted` | `UNAVAILABLE` |
 //! | a `tonic::Status` anywhere in the chain | that status |
-//! | anything else | `INTERNAL`, without the error's text unless [`StatusLayer::expose_errors`] |
+//! | anything else | `INTERNAL`, without the error's text unless [`expose_errors`](ErrorResponseLayer::expose_errors) |
 //!
 //! ```
 //! use seawall::breaker::error::BreakerOpen;
@@ -32,10 +35,9 @@ use std::error::Error as StdError;
 use ::tonic::metadata::MetadataValue;
 use ::tonic::{Code, Status};
 use http::Response;
-use tower_layer::Layer;
 
 use crate::error::{find_in_chain, BoxError, ErrorKind};
-use crate::respond::{ErrorResponseService, ErrorToResponse};
+use crate::respond::ErrorToResponse;
 
 /// The gRPC status for `err`, hiding the text of errors that are not seawall's.
 pub fn status_of(err: &(dyn StdError + 'static)) -> Status {
@@ -67,7 +69,9 @@ fn status_with(err: &(dyn StdError + 'static), expose_errors: bool) -> Status {
     }
 }
 
-/// Answers a tonic server's errors with the statuses of [`status_of`].
+/// Answers a tonic server's errors with the statuses of [`status_of`]:
+/// [`respond::ErrorResponseLayer`](crate::respond::ErrorResponseLayer) with
+/// the [`GrpcMapping`].
 ///
 /// Put it outermost on a tonic server (`Server::builder().layer(...)`) so
 /// that seawall layers beneath it (a breaker around a handler's dependency, a
@@ -76,11 +80,11 @@ fn status_with(err: &(dyn StdError + 'static), expose_errors: bool) -> Status {
 ///
 /// ```
 /// use seawall::bulkhead::{Bulkhead, BulkheadConfig, BulkheadLayer};
-/// use seawall::tonic::StatusLayer;
+/// use seawall::tonic::ErrorResponseLayer;
 /// use tower::ServiceBuilder;
 ///
 /// let layers = ServiceBuilder::new()
-///     .layer(StatusLayer::new())
+///     .layer(ErrorResponseLayer::new())
 ///     .layer(BulkheadLayer::new(Bulkhead::new(
 ///         BulkheadConfig::builder().max_concurrent_calls(64).build()?,
 ///     )));
@@ -88,15 +92,19 @@ fn status_with(err: &(dyn StdError + 'static), expose_errors: bool) -> Status {
 /// # drop(layers);
 /// # Ok::<(), seawall::ConfigError>(())
 /// ```
-#[derive(Clone, Copy, Debug, Default)]
-pub struct StatusLayer {
-    mapping: GrpcMapping,
-}
+pub type ErrorResponseLayer = crate::respond::ErrorResponseLayer<GrpcMapping>;
 
-impl StatusLayer {
+/// The old name of [`ErrorResponseLayer`].
+#[deprecated(
+    since = "0.2.0",
+    note = "renamed `seawall::tonic::ErrorResponseLayer`, like its HTTP twin `seawall::axum::ErrorResponseLayer`"
+)]
+pub type StatusLayer = ErrorResponseLayer;
+
+impl ErrorResponseLayer {
     /// Statuses as in the [module docs](self), internal error text hidden.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_mapping(GrpcMapping::default())
     }
 
     /// Puts the text of errors that are not seawall's into the `INTERNAL`
@@ -107,16 +115,17 @@ impl StatusLayer {
     }
 }
 
-impl<S> Layer<S> for StatusLayer {
-    type Service = ErrorResponseService<S, GrpcMapping>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        ErrorResponseService::new(inner, self.mapping)
-    }
-}
-
-/// The gRPC mapping of the [module docs](self), made by [`StatusLayer`]: a
-/// trailers-only response carrying the status.
+/// The gRPC mapping of the [module docs](self), used by
+/// [`ErrorResponseLayer`]: a trailers-only response carrying the status.
+///
+/// ```
+/// use seawall::bulkhead::error::BulkheadFull;
+/// use seawall::respond::ErrorToResponse;
+/// use seawall::tonic::GrpcMapping;
+///
+/// let response: http::Response<()> = GrpcMapping::default().response(BulkheadFull::new().into());
+/// assert_eq!(response.headers()["grpc-status"], "8"); // RESOURCE_EXHAUSTED
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GrpcMapping {
     expose_errors: bool,

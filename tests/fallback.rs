@@ -11,8 +11,7 @@ use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer};
 use seawall::bulkhead::error::BulkheadFull;
 use seawall::bulkhead::{Bulkhead, BulkheadConfig, BulkheadLayer};
 use seawall::fallback::error::{FailedResponse, FallbackFailed};
-use seawall::fallback::{Cause, Degraded, FallbackLayer, FallbackOn, SharedError};
-use seawall::observe::Event;
+use seawall::fallback::{Cause, Degraded, FallbackEvent, FallbackLayer, FallbackOn, SharedError};
 use seawall::{BoxError, ErrorKind};
 use tokio_test::{assert_pending, assert_ready_ok};
 use tower::{service_fn, Layer, Service, ServiceBuilder, ServiceExt};
@@ -61,7 +60,9 @@ async fn value_answers_for_an_open_breaker_and_is_marked() {
             FallbackLayer::value(quote(0))
                 .name("quotes")
                 .marked(mark_stale)
-                .on_event(move |event: &Event<'_>| log.lock().unwrap().push(format!("{event:?}"))),
+                .on_event(move |event: &FallbackEvent<'_>| {
+                    log.lock().unwrap().push(format!("{event:?}"))
+                }),
         )
         .layer(BreakerLayer::new(breaker.clone()))
         .service(inner);
@@ -89,7 +90,7 @@ async fn value_answers_for_an_open_breaker_and_is_marked() {
         *seen.lock().unwrap(),
         vec![format!(
             "{:?}",
-            Event::FallbackTaken {
+            FallbackEvent::Taken {
                 name: "quotes",
                 cause: Cause::Error(ErrorKind::BreakerOpen)
             }
@@ -147,6 +148,51 @@ async fn backup_service_is_polled_ready_before_it_is_called() {
     assert_eq!(assert_ready_ok!(call.poll()), quote(70));
 }
 
+/// A fallback of one's own: keeps the request's price before the call, and
+/// answers with it, marked stale, if the call fails.
+#[derive(Clone, Debug)]
+struct LastKnownPrice;
+
+impl seawall::fallback::Fallback<u32> for LastKnownPrice {
+    type Response = Quote;
+    type Prepared = u32;
+    type Future = std::future::Ready<Result<Quote, BoxError>>;
+
+    fn prepare(&self, price: &u32) -> u32 {
+        *price
+    }
+
+    fn recover(&self, price: u32, error: SharedError) -> Self::Future {
+        assert!(error.is::<BreakerOpen>());
+        std::future::ready(Ok(Quote { price, stale: true }))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fallback_of_ones_own_recovers_from_what_it_prepared() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let mut service = FallbackLayer::new(LastKnownPrice)
+        .name("own")
+        .on_event(move |event: &FallbackEvent<'_>| {
+            if let FallbackEvent::Taken { name, cause } = event {
+                log.lock().unwrap().push((name.to_string(), *cause));
+            }
+        })
+        .layer(failing(|| BreakerOpen::new(None).into()));
+    assert_eq!(
+        service.ready().await.unwrap().call(42).await.unwrap(),
+        Quote {
+            price: 42,
+            stale: true
+        }
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![("own".to_string(), Cause::Error(ErrorKind::BreakerOpen))]
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn kinds_and_predicates_choose_what_is_covered() {
     // Only a full bulkhead: an open breaker is not covered.
@@ -202,8 +248,8 @@ async fn a_response_classifier_falls_back_from_bad_responses() {
     })
     .on(on)
     .marked(mark_stale)
-    .on_event(move |event: &Event<'_>| {
-        if let Event::FallbackTaken { cause, .. } = event {
+    .on_event(move |event: &FallbackEvent<'_>| {
+        if let FallbackEvent::Taken { cause, .. } = event {
             log.lock().unwrap().push(*cause);
         }
     })
@@ -230,7 +276,7 @@ async fn a_failing_fallback_keeps_the_original_error_as_its_source() {
         Err::<Quote, _>(std::io::Error::other("cache unavailable"))
     })
     .name("quotes")
-    .on_event(move |event: &Event<'_>| log.lock().unwrap().push(format!("{event:?}")))
+    .on_event(move |event: &FallbackEvent<'_>| log.lock().unwrap().push(format!("{event:?}")))
     .layer(failing(|| BreakerOpen::new(None).into()));
 
     let err = service.ready().await.unwrap().call(1).await.unwrap_err();
@@ -250,7 +296,7 @@ async fn a_failing_fallback_keeps_the_original_error_as_its_source() {
         *seen.lock().unwrap(),
         vec![format!(
             "{:?}",
-            Event::FallbackFailed {
+            FallbackEvent::Failed {
                 name: "quotes",
                 cause: Cause::Error(ErrorKind::BreakerOpen)
             }

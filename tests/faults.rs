@@ -25,7 +25,7 @@ use seawall::breaker::{
 };
 use seawall::bulkhead::{Bulkhead, BulkheadConfig, BulkheadEvent, BulkheadLayer, BulkheadService};
 use seawall::classify::Outcome;
-use seawall::fallback::{FallbackLayer, FallbackOn};
+use seawall::fallback::{FallbackEvent, FallbackLayer, FallbackOn};
 use seawall::observe::Event;
 use seawall::BoxError;
 use tokio_test::{assert_pending, assert_ready, assert_ready_ok};
@@ -312,8 +312,8 @@ async fn panicking_listeners_disturb_nothing() {
         .layer(
             FallbackLayer::value("degraded")
                 .on(FallbackOn::default().any_error())
-                .on_event(|_: &Event<'_>| panic!("fallback listener panics"))
-                .on_event(move |_: &Event<'_>| {
+                .on_event(|_: &FallbackEvent<'_>| panic!("fallback listener panics"))
+                .on_event(move |_: &FallbackEvent<'_>| {
                     counter.fetch_add(1, Ordering::Relaxed);
                 }),
         )

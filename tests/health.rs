@@ -13,8 +13,8 @@ use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use seawall::breaker::{Breaker, BreakerConfig, State};
 use seawall::health::{
-    Check, Component, ComponentFuture, Criticality, HealthRegistry, HealthService, InFlightLayer,
-    Lifecycle, Status,
+    Check, Component, ComponentFuture, Criticality, Details, HealthRegistry, HealthService,
+    InFlightLayer, Lifecycle, Status,
 };
 use serde_json::Value;
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -400,6 +400,88 @@ async fn subscribers_hear_breaker_transitions_without_a_probe() {
     health.shutdown();
     assert!(summaries.has_changed().unwrap());
     assert_eq!(summaries.borrow_and_update().lifecycle, Lifecycle::Draining);
+}
+
+/// A component whose `status` trips a breaker the registry also watches, as
+/// a custom component wrapping a breaker might: the breaker's transition
+/// refreshes the registry from inside the registry's own refresh.
+struct Tripping {
+    breaker: Breaker,
+}
+
+impl Component for Tripping {
+    fn name(&self) -> &str {
+        "tripping"
+    }
+    fn status(&self) -> Option<Status> {
+        if self.breaker.state() == State::Closed {
+            self.breaker.force_open();
+        }
+        Some(Status::Up)
+    }
+    fn check(&self) -> ComponentFuture<'_> {
+        Box::pin(std::future::ready(Details::new(Status::Up)))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_from_inside_a_refresh_neither_deadlocks_nor_goes_stale() {
+    let payments = breaker("payments");
+    let health = started();
+    health.register_breaker(&payments, Criticality::critical());
+    assert!(health.summary().ready);
+    // Registering refreshes, which asks `Tripping` for its status, which opens
+    // the breaker, which refreshes again on this thread.
+    health.register(
+        Tripping {
+            breaker: payments.clone(),
+        },
+        Criticality::non_critical(),
+    );
+    assert_eq!(payments.state(), State::ForcedOpen);
+    let summary = health.summary();
+    assert_eq!(
+        summary.status,
+        Status::Down,
+        "the breaker's opening is not lost"
+    );
+    assert!(!summary.ready);
+}
+
+#[test]
+fn racing_transitions_leave_the_latest_summary() {
+    let health = HealthRegistry::new();
+    health.mark_started();
+    let breakers: Vec<Breaker> = ["a", "b", "c", "d"].into_iter().map(breaker).collect();
+    for b in &breakers {
+        health.register_breaker(b, Criticality::critical());
+    }
+    std::thread::scope(|scope| {
+        for (i, b) in breakers.iter().enumerate() {
+            scope.spawn(move || {
+                for _ in 0..200 {
+                    b.force_open();
+                    b.reset();
+                }
+                // Even ones end open, odd ones closed.
+                if i % 2 == 0 {
+                    b.force_open();
+                }
+            });
+        }
+    });
+    // No refresh after the threads: what the last transitions published stands.
+    let summary = health.summary();
+    let expected: Vec<(String, Status)> = ["a", "b", "c", "d"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let status = if i % 2 == 0 { Status::Down } else { Status::Up };
+            (name.to_string(), status)
+        })
+        .collect();
+    assert_eq!(summary.components, expected);
+    assert!(!summary.ready);
 }
 
 #[tokio::test(start_paused = true)]

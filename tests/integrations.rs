@@ -14,7 +14,6 @@ use http_body_util::BodyExt;
 use seawall::axum::ErrorResponseLayer;
 use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer, OpenWait};
 use seawall::bulkhead::{Bulkhead, BulkheadConfig, BulkheadLayer};
-use seawall::tonic::StatusLayer;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 use tower::{service_fn, ServiceBuilder, ServiceExt};
@@ -287,7 +286,7 @@ async fn tonic_clients_see_unavailable_and_resource_exhausted() {
     let breaker = breaker(Duration::from_secs(30));
     let pool = bulkhead(4);
     let layers = ServiceBuilder::new()
-        .layer(StatusLayer::new())
+        .layer(seawall::tonic::ErrorResponseLayer::new())
         .layer(BreakerLayer::new(breaker.clone()))
         .layer(BulkheadLayer::new(pool.clone()))
         .into_inner();

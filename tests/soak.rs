@@ -27,7 +27,7 @@ use http::StatusCode;
 use seawall::breaker::{Breaker, BreakerConfig, OpenWait, State};
 use seawall::bulkhead::{Bulkhead, BulkheadConfig};
 use seawall::classify::Outcome;
-use seawall::fallback::{FallbackLayer, FallbackOn, SharedError};
+use seawall::fallback::{FallbackEvent, FallbackLayer, FallbackOn, SharedError};
 use seawall::observe::Event;
 use seawall::resilience::ResilienceLayer;
 use seawall::retry::{ReqwestClone, RetryBudget, RetryConfig, StandardBackoff};
@@ -475,8 +475,8 @@ async fn the_preset_survives_a_scripted_bad_day() {
     })
     .name("soak")
     .on(FallbackOn::kinds([ErrorKind::BreakerOpen]))
-    .on_event(move |event: &Event<'_>| {
-        if let Event::FallbackTaken { .. } = event {
+    .on_event(move |event: &FallbackEvent<'_>| {
+        if let FallbackEvent::Taken { .. } = event {
             events.fallback_events.fetch_add(1, Ordering::Relaxed);
         }
     });

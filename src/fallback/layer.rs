@@ -1,22 +1,29 @@
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use crate::observe::{Event, Listener};
+use crate::sync::Arc;
 
-use super::recover::{BackupService, FallbackFn, FallbackValue};
-use super::{AcceptResponses, FallbackOn, FallbackService, NoMark, Shared, SharedError};
+use super::event::{FallbackEvent, FallbackListeners};
+use super::service::{FallbackCore, FallbackService};
+use super::{
+    AcceptResponses, BackupService, FallbackFn, FallbackOn, FallbackValue, NoMark, SharedError,
+};
 
 /// Wraps services in a [`FallbackService`].
 ///
 /// Pick where the degraded answer comes from with [`value`](Self::value),
 /// [`with_fn`](Self::with_fn) or [`service`](Self::service) (or
-/// [`new`](Self::new) with your own [`Recover`](super::recover::Recover)),
-/// then which failures it covers with [`on`](Self::on) (default:
+/// [`new`](Self::new) with your own [`Fallback`](super::Fallback)), then
+/// which failures it covers with [`on`](Self::on) (default:
 /// [`FallbackOn::DEFAULT_KINDS`]) and how it is marked with
 /// [`marked`](Self::marked).
+///
+/// # Clone
+///
+/// A clone makes services of its own, but shares the listeners: one added
+/// with [`on_event`](Self::on_event) to either hears the services of both.
 ///
 /// ```
 /// use seawall::fallback::{FallbackLayer, FallbackOn};
@@ -38,16 +45,23 @@ use super::{AcceptResponses, FallbackOn, FallbackService, NoMark, Shared, Shared
 /// # Ok(())
 /// # }
 /// ```
-pub struct FallbackLayer<R, C = AcceptResponses, M = NoMark> {
-    recover: R,
+pub struct FallbackLayer<B, C = AcceptResponses, M = NoMark> {
+    fallback: B,
     name: Cow<'static, str>,
     on: FallbackOn<C>,
     mark: M,
-    listeners: Vec<Listener>,
+    listeners: Arc<FallbackListeners>,
 }
 
 impl<T> FallbackLayer<FallbackValue<T>> {
     /// Falls back to a clone of `value`.
+    ///
+    /// ```
+    /// use seawall::fallback::FallbackLayer;
+    ///
+    /// let layer = FallbackLayer::value(Vec::<String>::new()).name("recommendations");
+    /// # drop(layer);
+    /// ```
     pub fn value(value: T) -> Self {
         Self::new(FallbackValue::new(value))
     }
@@ -79,25 +93,35 @@ impl<F> FallbackLayer<FallbackFn<F>> {
 impl<B> FallbackLayer<BackupService<B>> {
     /// Falls back to calling `backup` with a clone of the request. Each
     /// fallback polls its own clone of `backup` ready before calling it.
+    ///
+    /// ```
+    /// use seawall::fallback::FallbackLayer;
+    /// use tower::service_fn;
+    ///
+    /// let mirror = service_fn(|q: String| async move { Ok::<_, std::io::Error>(q) });
+    /// let layer = FallbackLayer::service(mirror).name("search");
+    /// # drop(layer);
+    /// ```
     pub fn service(backup: B) -> Self {
         Self::new(BackupService::new(backup))
     }
 }
 
-impl<R> FallbackLayer<R> {
-    /// Falls back with `recover`, covering [`FallbackOn::default`], unmarked.
-    pub fn new(recover: R) -> Self {
+impl<B> FallbackLayer<B> {
+    /// Falls back to `fallback`, covering [`FallbackOn::default`], unmarked.
+    /// See [`Fallback`](super::Fallback) for writing your own.
+    pub fn new(fallback: B) -> Self {
         Self {
-            recover,
+            fallback,
             name: Cow::Borrowed("default"),
             on: FallbackOn::default(),
             mark: NoMark,
-            listeners: Vec::new(),
+            listeners: Arc::new(FallbackListeners::new()),
         }
     }
 }
 
-impl<R, C, M> FallbackLayer<R, C, M> {
+impl<B, C, M> FallbackLayer<B, C, M> {
     /// The name used in metrics labels, events and [`Degraded`](super::Degraded) marks.
     pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.name = name.into();
@@ -105,9 +129,9 @@ impl<R, C, M> FallbackLayer<R, C, M> {
     }
 
     /// Covers the failures `on` describes instead.
-    pub fn on<C2>(self, on: FallbackOn<C2>) -> FallbackLayer<R, C2, M> {
+    pub fn on<C2>(self, on: FallbackOn<C2>) -> FallbackLayer<B, C2, M> {
         FallbackLayer {
-            recover: self.recover,
+            fallback: self.fallback,
             name: self.name,
             on,
             mark: self.mark,
@@ -117,9 +141,9 @@ impl<R, C, M> FallbackLayer<R, C, M> {
 
     /// Marks every degraded answer with `mark`, such as
     /// [`HttpMark`](super::HttpMark) or a closure.
-    pub fn marked<M2>(self, mark: M2) -> FallbackLayer<R, C, M2> {
+    pub fn marked<M2>(self, mark: M2) -> FallbackLayer<B, C, M2> {
         FallbackLayer {
-            recover: self.recover,
+            fallback: self.fallback,
             name: self.name,
             on: self.on,
             mark,
@@ -127,22 +151,34 @@ impl<R, C, M> FallbackLayer<R, C, M> {
         }
     }
 
-    /// Calls `listener` for every fallback taken ([`Event::FallbackTaken`])
-    /// or failed ([`Event::FallbackFailed`]) by the services this layer makes.
-    /// A panicking listener is caught.
-    pub fn on_event<F>(mut self, listener: F) -> Self
+    /// Calls `listener` for every fallback taken ([`FallbackEvent::Taken`])
+    /// or failed ([`FallbackEvent::Failed`]) by the services this layer makes.
+    /// A panicking listener is caught. With none registered, no event is
+    /// built.
+    ///
+    /// ```
+    /// use seawall::fallback::{FallbackEvent, FallbackLayer};
+    ///
+    /// let layer = FallbackLayer::value(0u32).on_event(|event: &FallbackEvent<'_>| {
+    ///     if let FallbackEvent::Taken { name, cause } = event {
+    ///         eprintln!("{name}: degraded answer for {}", cause.as_str());
+    ///     }
+    /// });
+    /// # drop(layer);
+    /// ```
+    pub fn on_event<F>(self, listener: F) -> Self
     where
-        F: Fn(&Event<'_>) + Send + Sync + 'static,
+        F: Fn(&FallbackEvent<'_>) + Send + Sync + 'static,
     {
-        self.listeners.push(Arc::new(listener));
+        self.listeners.add(Box::new(listener));
         self
     }
 }
 
-impl<R: Clone, C: Clone, M: Clone> Clone for FallbackLayer<R, C, M> {
+impl<B: Clone, C: Clone, M: Clone> Clone for FallbackLayer<B, C, M> {
     fn clone(&self) -> Self {
         Self {
-            recover: self.recover.clone(),
+            fallback: self.fallback.clone(),
             name: self.name.clone(),
             on: self.on.clone(),
             mark: self.mark.clone(),
@@ -151,10 +187,10 @@ impl<R: Clone, C: Clone, M: Clone> Clone for FallbackLayer<R, C, M> {
     }
 }
 
-impl<R: fmt::Debug, C: fmt::Debug, M: fmt::Debug> fmt::Debug for FallbackLayer<R, C, M> {
+impl<B: fmt::Debug, C: fmt::Debug, M: fmt::Debug> fmt::Debug for FallbackLayer<B, C, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FallbackLayer")
-            .field("recover", &self.recover)
+            .field("fallback", &self.fallback)
             .field("name", &self.name)
             .field("on", &self.on)
             .field("mark", &self.mark)
@@ -163,15 +199,15 @@ impl<R: fmt::Debug, C: fmt::Debug, M: fmt::Debug> fmt::Debug for FallbackLayer<R
     }
 }
 
-impl<S, R: Clone, C: Clone, M: Clone> Layer<S> for FallbackLayer<R, C, M> {
-    type Service = FallbackService<S, R, C, M>;
+impl<S, B: Clone, C: Clone, M: Clone> Layer<S> for FallbackLayer<B, C, M> {
+    type Service = FallbackService<S, B, C, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         FallbackService::from_parts(
             inner,
-            self.recover.clone(),
-            Arc::new(Shared::new(
+            Arc::new(FallbackCore::new(
                 &self.name,
+                self.fallback.clone(),
                 self.on.clone(),
                 self.mark.clone(),
                 self.listeners.clone(),

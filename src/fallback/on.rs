@@ -9,6 +9,7 @@ use crate::error::ErrorKind;
 
 use super::Cause;
 
+/// std's `Arc`: it holds a `dyn` closure, which loom's cannot.
 type Predicate = Arc<dyn Fn(&(dyn StdError + 'static)) -> bool + Send + Sync>;
 
 /// Which failures a [`FallbackService`](super::FallbackService) covers for.

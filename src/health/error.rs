@@ -6,7 +6,7 @@ use std::fmt;
 /// with requests still in flight.
 ///
 /// ```
-/// use seawall::health::DrainTimedOut;
+/// use seawall::health::error::DrainTimedOut;
 ///
 /// let err = DrainTimedOut::new(3);
 /// assert_eq!(err.to_string(), "drain timed out with requests in flight");

@@ -19,6 +19,20 @@ pin_project! {
     ///
     /// The request counts as in flight until this future completes or is
     /// dropped.
+    ///
+    /// ```
+    /// use seawall::health::future::InFlightFuture;
+    /// use seawall::health::{HealthRegistry, InFlightService};
+    /// use tower::{service_fn, Service};
+    ///
+    /// let health = HealthRegistry::new();
+    /// let echo = service_fn(|n: u32| async move { Ok::<_, std::convert::Infallible>(n) });
+    /// let mut counted = InFlightService::new(echo, health.clone());
+    /// let call: InFlightFuture<_> = counted.call(7);
+    /// assert_eq!(health.in_flight(), 1);
+    /// drop(call);
+    /// assert_eq!(health.in_flight(), 0, "a dropped call is counted out");
+    /// ```
     #[derive(Debug)]
     pub struct InFlightFuture<F> {
         #[pin]
@@ -52,6 +66,19 @@ type BoxResponse =
     Pin<Box<dyn Future<Output = Result<http::Response<Full<Bytes>>, Infallible>> + Send>>;
 
 /// The response future of [`HealthService`](super::HealthService).
+///
+/// ```
+/// use seawall::health::future::ResponseFuture;
+/// use seawall::health::{HealthRegistry, HealthService};
+/// use tower::Service;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let mut service = HealthService::new(HealthRegistry::new());
+/// let livez: ResponseFuture = service.call(http::Request::get("/livez").body(()).unwrap());
+/// assert_eq!(livez.await.unwrap().status(), http::StatusCode::OK);
+/// # }
+/// ```
 pub struct ResponseFuture {
     inner: BoxResponse,
 }

@@ -1,12 +1,6 @@
-//! Counting requests in flight, for the drain.
-
-use std::task::{Context, Poll};
-
 use tower_layer::Layer;
-use tower_service::Service;
 
-use super::future::InFlightFuture;
-use super::HealthRegistry;
+use super::{HealthRegistry, InFlightService};
 
 /// Counts the requests in flight through its services in a
 /// [`HealthRegistry`], so [`HealthRegistry::drain`] can wait for them.
@@ -49,53 +43,5 @@ impl<S> Layer<S> for InFlightLayer {
 
     fn layer(&self, inner: S) -> Self::Service {
         InFlightService::new(inner, self.registry.clone())
-    }
-}
-
-/// A service whose calls count as in flight until their response future
-/// completes or is dropped. Adds no failure: keeps the inner error type.
-#[derive(Clone, Debug)]
-pub struct InFlightService<S> {
-    inner: S,
-    registry: HealthRegistry,
-}
-
-impl<S> InFlightService<S> {
-    /// Counts `inner`'s calls into `registry`.
-    pub fn new(inner: S, registry: HealthRegistry) -> Self {
-        Self { inner, registry }
-    }
-
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S, Request> Service<Request> for InFlightService<S>
-where
-    S: Service<Request>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = InFlightFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let guard = self.registry.enter();
-        InFlightFuture::new(self.inner.call(request), guard)
     }
 }

@@ -30,8 +30,9 @@
 //!
 //! Shared mechanics live once: the [`clock`] every time-based decision reads
 //! (tokio's, so `tokio::time::pause` drives tests), [`classify`]ing results
-//! into successes and failures, the [`error`] kinds, and what seawall reports
-//! to the outside world ([`observe`]).
+//! into successes and failures, the error kinds ([`ErrorKind`]), and what
+//! seawall reports to the outside world ([`observe`]). [`prelude`] brings in
+//! what a quick start needs in one `use`.
 //!
 //! # Quick start
 //!
@@ -73,7 +74,7 @@
 //! | `grpc` | no | [`classify::GrpcStatus`], the gRPC retry policy |
 //! | `reqwest` | no | retrying `reqwest::Request`s through `try_clone` |
 //! | `health` | no | [`health`]: the registry, the in-flight layer and the HTTP endpoints |
-//! | `tonic` | no | [`tonic::StatusLayer`] and [`tonic::status_of`]: seawall errors as gRPC statuses; `health::grpc`: the tonic-health bridge |
+//! | `tonic` | no | [`tonic::ErrorResponseLayer`] and [`tonic::status_of`]: seawall errors as gRPC statuses; `health::grpc`: the tonic-health bridge |
 //! | `axum` | no | [`axum::ErrorResponseLayer`]: seawall errors as `503`/`504`/`500` responses |
 //! | `chaos` | no | [`chaos`]: seeded fault injection (errors, responses, latency), switchable at run time |
 //! | `quanta` | no | [`clock::Clock::quanta`], a cheaper clock for slow-call detection |
@@ -97,12 +98,13 @@ pub mod canary;
 pub mod chaos;
 pub mod classify;
 pub mod clock;
-pub mod error;
+mod error;
 #[cfg(feature = "fallback")]
 pub mod fallback;
 #[cfg(feature = "health")]
 pub mod health;
 pub mod observe;
+pub mod prelude;
 #[cfg(all(feature = "retry", feature = "bulkhead"))]
 pub mod resilience;
 #[cfg(feature = "http")]

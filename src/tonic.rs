@@ -94,13 +94,6 @@ fn status_with(err: &(dyn StdError + 'static), expose_errors: bool) -> Status {
 /// ```
 pub type ErrorResponseLayer = crate::respond::ErrorResponseLayer<GrpcMapping>;
 
-/// The old name of [`ErrorResponseLayer`].
-#[deprecated(
-    since = "0.2.0",
-    note = "renamed `seawall::tonic::ErrorResponseLayer`, like its HTTP twin `seawall::axum::ErrorResponseLayer`"
-)]
-pub type StatusLayer = ErrorResponseLayer;
-
 impl ErrorResponseLayer {
     /// Statuses as in the [module docs](self), internal error text hidden.
     pub fn new() -> Self {

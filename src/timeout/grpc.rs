@@ -55,7 +55,7 @@ pub fn parse_grpc_timeout(value: &[u8]) -> Option<Duration> {
 /// [`TimeoutService`](super::TimeoutService) stops the handler when the caller has given up.
 /// A malformed header refuses the request with
 /// [`InvalidDeadline`] (which
-/// [`tonic::StatusLayer`](crate::tonic::StatusLayer) answers with `INTERNAL`,
+/// [`tonic::ErrorResponseLayer`](crate::tonic::ErrorResponseLayer) answers with `INTERNAL`,
 /// as gRPC servers do).
 ///
 /// ```

@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::validate::{bounded_duration, positive_duration};
 
-use super::judge::normal_quantile;
+use super::quantile::normal_quantile;
 
 /// A weight of 100%, in basis points.
 pub(crate) const FULL_WEIGHT: u16 = 10_000;

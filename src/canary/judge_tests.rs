@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use super::config::{CanaryConfig, CanaryConfigBuilder};
 use super::decision::{Analysis, Reason, SideAnalysis};
-use super::judge::{judge, normal_quantile, HoldReason, Verdict};
+use super::judge::{judge, HoldReason, Verdict};
+use super::quantile::normal_quantile;
 
 const MS: Duration = Duration::from_millis(1);
 const NS: Duration = Duration::from_nanos(1);

@@ -126,6 +126,7 @@ mod event;
 mod handle;
 mod judge;
 mod layer;
+mod quantile;
 mod routing;
 mod service;
 mod state;

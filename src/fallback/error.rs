@@ -5,7 +5,17 @@ use std::fmt;
 
 use crate::error::BoxError;
 
-use super::SharedError;
+/// An error shared between the fallback that receives it and the
+/// [`FallbackFailed`](FallbackFailed) that keeps it as its source.
+///
+/// ```
+/// use seawall::fallback::SharedError;
+/// use seawall::ErrorKind;
+///
+/// let error: SharedError = std::sync::Arc::new(seawall::bulkhead::error::BulkheadFull::new());
+/// assert_eq!(ErrorKind::of(&*error), ErrorKind::BulkheadFull);
+/// ```
+pub type SharedError = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The fallback itself failed: the backup service or the closure returned an
 /// error.

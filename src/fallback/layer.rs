@@ -5,8 +5,9 @@ use tower_layer::Layer;
 
 use crate::sync::Arc;
 
+use super::core::FallbackCore;
 use super::event::{FallbackEvent, FallbackListeners};
-use super::service::{FallbackCore, FallbackService};
+use super::service::FallbackService;
 use super::{
     AcceptResponses, BackupService, FallbackFn, FallbackOn, FallbackValue, NoMark, SharedError,
 };

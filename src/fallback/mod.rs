@@ -74,13 +74,16 @@
 pub mod error;
 pub mod future;
 
+mod core;
 mod event;
 mod layer;
 mod mark;
 mod on;
 mod service;
 mod source;
+mod source_future;
 
+pub use self::error::SharedError;
 pub use self::event::FallbackEvent;
 pub use self::layer::FallbackLayer;
 pub use self::mark::{Cause, Degraded, Mark, NoMark};
@@ -88,4 +91,4 @@ pub use self::mark::{Cause, Degraded, Mark, NoMark};
 pub use self::mark::{HttpMark, DEGRADED_HEADER};
 pub use self::on::{AcceptResponses, FallbackOn};
 pub use self::service::FallbackService;
-pub use self::source::{BackupService, Fallback, FallbackFn, FallbackValue, SharedError};
+pub use self::source::{BackupService, Fallback, FallbackFn, FallbackValue};

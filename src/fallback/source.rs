@@ -9,19 +9,8 @@ use tower_service::Service;
 use crate::error::BoxError;
 use crate::sync::Arc;
 
-use super::future::{BackupFuture, FnFuture};
-
-/// An error shared between the fallback that receives it and the
-/// [`FallbackFailed`](super::error::FallbackFailed) that keeps it as its source.
-///
-/// ```
-/// use seawall::fallback::SharedError;
-/// use seawall::ErrorKind;
-///
-/// let error: SharedError = std::sync::Arc::new(seawall::bulkhead::error::BulkheadFull::new());
-/// assert_eq!(ErrorKind::of(&*error), ErrorKind::BulkheadFull);
-/// ```
-pub type SharedError = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
+use super::error::SharedError;
+use super::source_future::{BackupFuture, FnFuture};
 
 /// Where a [`FallbackService`](super::FallbackService) gets its degraded
 /// answer: implement it for a fallback of your own.

@@ -10,56 +10,8 @@ use crate::sync::Ordering;
 
 use super::error::DrainTimedOut;
 use super::registry::RegistryState;
+use super::status::Lifecycle;
 use super::HealthRegistry;
-
-/// Where the service is in its life: readiness is possible only while
-/// [`Serving`](Self::Serving).
-///
-/// ```
-/// use seawall::health::{HealthRegistry, Lifecycle};
-///
-/// let health = HealthRegistry::new();
-/// assert_eq!(health.lifecycle(), Lifecycle::Starting);
-/// health.mark_started();
-/// assert_eq!(health.lifecycle(), Lifecycle::Serving);
-/// health.shutdown();
-/// assert_eq!(health.lifecycle().as_str(), "draining");
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Lifecycle {
-    /// Built, not yet marked started.
-    Starting,
-    /// Marked started and not shut down.
-    Serving,
-    /// Shut down: not ready, finishing what is in flight.
-    Draining,
-}
-
-impl Lifecycle {
-    /// The lifecycle in lower case, as in the JSON report.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Starting => "starting",
-            Self::Serving => "serving",
-            Self::Draining => "draining",
-        }
-    }
-
-    fn from_number(value: u32) -> Self {
-        match value {
-            0 => Self::Starting,
-            1 => Self::Serving,
-            _ => Self::Draining,
-        }
-    }
-}
-
-impl fmt::Display for Lifecycle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 impl HealthRegistry {
     /// Where the service is in its life.

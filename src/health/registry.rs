@@ -10,7 +10,7 @@ use crate::breaker::Breaker;
 use crate::observe;
 use crate::sync::{AtomicU32, AtomicUsize, Mutex};
 
-use super::lifecycle::Lifecycle;
+use super::status::Lifecycle;
 use super::summary::SummaryCache;
 use super::{BreakerComponent, Check, Component, Criticality};
 

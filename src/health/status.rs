@@ -1,4 +1,5 @@
-//! How healthy something is, and how much it matters.
+//! How healthy something is, how much it matters, and where the service is
+//! in its life.
 
 use std::fmt;
 
@@ -122,5 +123,54 @@ impl Default for Criticality {
     /// to matter.
     fn default() -> Self {
         Self::critical()
+    }
+}
+
+/// Where the service is in its life: readiness is possible only while
+/// [`Serving`](Self::Serving).
+///
+/// ```
+/// use seawall::health::{HealthRegistry, Lifecycle};
+///
+/// let health = HealthRegistry::new();
+/// assert_eq!(health.lifecycle(), Lifecycle::Starting);
+/// health.mark_started();
+/// assert_eq!(health.lifecycle(), Lifecycle::Serving);
+/// health.shutdown();
+/// assert_eq!(health.lifecycle().as_str(), "draining");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lifecycle {
+    /// Built, not yet marked started.
+    Starting,
+    /// Marked started and not shut down.
+    Serving,
+    /// Shut down: not ready, finishing what is in flight.
+    Draining,
+}
+
+impl Lifecycle {
+    /// The lifecycle in lower case, as in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Serving => "serving",
+            Self::Draining => "draining",
+        }
+    }
+
+    pub(super) fn from_number(value: u32) -> Self {
+        match value {
+            0 => Self::Starting,
+            1 => Self::Serving,
+            _ => Self::Draining,
+        }
+    }
+}
+
+impl fmt::Display for Lifecycle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }

@@ -33,7 +33,7 @@ use std::hash::Hash;
 use crate::error::ConfigError;
 use crate::sync::{Arc, Mutex, MutexGuard};
 
-use super::KeyedComponent;
+use super::component::KeyedComponent;
 
 /// How many of the least recently used entries a new key looks at for one
 /// that may be evicted.

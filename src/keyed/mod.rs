@@ -18,6 +18,7 @@
 //! wrappers over these, so that a change to how keyed state is kept (sharding,
 //! protecting more entries, bounding metric labels) is made here once.
 
+mod component;
 mod lru;
 mod service;
 #[cfg(all(test, not(loom)))]
@@ -29,25 +30,9 @@ use std::hash::Hash;
 use crate::error::ConfigError;
 use crate::sync::Arc;
 
+pub(crate) use self::component::KeyedComponent;
 pub(crate) use self::lru::LruMap;
 pub(crate) use self::service::{CallThrough, KeyedHandle, KeyedLayer, KeyedService};
-
-/// A component kept per key: a breaker, a bulkhead.
-pub(crate) trait KeyedComponent: Clone {
-    /// What every key's component is built from.
-    type Config;
-
-    /// The name in `config`, which each key's name extends.
-    fn config_name(config: &Self::Config) -> &str;
-
-    /// The component for one key, built from `config` and named `name`.
-    fn build(config: &Self::Config, name: String) -> Self;
-
-    /// Whether dropping the component now loses nothing that still protects
-    /// a caller (for a bulkhead: nothing in flight, nobody waiting). The map
-    /// drops such components first.
-    fn is_evictable(&self) -> bool;
-}
 
 /// A bounded set of components, one per key, all built from one config.
 ///

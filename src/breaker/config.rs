@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::error::ConfigError;
+use crate::validate::{positive_duration, LONGEST_DURATION};
 
 use super::State;
 
-/// The longest open wait, half-open wait or window seawall accepts: 7 days.
-const LONGEST_WAIT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// Consecutive reopenings the breaker counts; from this many on the open wait
 /// is the maximum.
 pub(crate) const MAX_REOPENINGS: u32 = 63;
@@ -354,13 +353,7 @@ impl BreakerConfigBuilder {
                 }
             }
             SlidingWindow::Time { duration, buckets } => {
-                if duration.is_zero() || duration > LONGEST_WAIT {
-                    return Err(ConfigError::new(
-                        "time_window.duration",
-                        duration,
-                        "greater than 0 and at most 7 days",
-                    ));
-                }
+                positive_duration("time_window.duration", duration)?;
                 if !(1..=MAX_BUCKETS).contains(&buckets) {
                     return Err(ConfigError::new(
                         "time_window.buckets",
@@ -379,14 +372,9 @@ impl BreakerConfigBuilder {
         }
         let slow_call_nanos = match self.slow_call_duration_threshold {
             None => None,
-            Some(threshold) if threshold.is_zero() || threshold > LONGEST_WAIT => {
-                return Err(ConfigError::new(
-                    "slow_call_duration_threshold",
-                    threshold,
-                    "greater than 0 and at most 7 days",
-                ))
-            }
-            Some(threshold) => Some(threshold.as_nanos() as u64),
+            Some(threshold) => Some(
+                positive_duration("slow_call_duration_threshold", threshold)?.as_nanos() as u64,
+            ),
         };
         if self.minimum_calls == 0 {
             return Err(ConfigError::new("minimum_calls", 0, "at least 1"));
@@ -395,13 +383,7 @@ impl BreakerConfigBuilder {
             return Err(ConfigError::new("consecutive_failures", 0, "at least 1"));
         }
         let wait = self.open_wait;
-        if wait.initial.is_zero() || wait.initial > LONGEST_WAIT {
-            return Err(ConfigError::new(
-                "open_wait.initial",
-                wait.initial,
-                "greater than 0 and at most 7 days",
-            ));
-        }
+        positive_duration("open_wait.initial", wait.initial)?;
         if !(wait.multiplier.is_finite() && (1.0..=100.0).contains(&wait.multiplier)) {
             return Err(ConfigError::new(
                 "open_wait.multiplier",
@@ -409,7 +391,7 @@ impl BreakerConfigBuilder {
                 "1 to 100",
             ));
         }
-        if wait.max < wait.initial || wait.max > LONGEST_WAIT {
+        if wait.max < wait.initial || wait.max > LONGEST_DURATION {
             return Err(ConfigError::new(
                 "open_wait.max",
                 wait.max,
@@ -424,13 +406,7 @@ impl BreakerConfigBuilder {
             ));
         }
         if let Some(wait) = self.max_wait_in_half_open {
-            if wait.is_zero() || wait > LONGEST_WAIT {
-                return Err(ConfigError::new(
-                    "max_wait_in_half_open",
-                    wait,
-                    "greater than 0 and at most 7 days",
-                ));
-            }
+            positive_duration("max_wait_in_half_open", wait)?;
         }
         Ok(BreakerConfig {
             name: self.name,

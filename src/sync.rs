@@ -14,6 +14,23 @@ pub(crate) use loom::sync::Arc;
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::Arc;
+/// Only outside loom, which has no weak references: what holds one (the
+/// breaker's eager timer) does not exist in the models.
+#[cfg(not(loom))]
+pub(crate) use std::sync::Weak;
+
+/// An `Arc<[T]>` holding `items`. (loom's `Arc` cannot be unsized by a
+/// coercion, so a shared slice is built through std's under loom too.)
+pub(crate) fn arc_slice<T>(items: Vec<T>) -> Arc<[T]> {
+    #[cfg(loom)]
+    {
+        Arc::from_std(std::sync::Arc::from(items))
+    }
+    #[cfg(not(loom))]
+    {
+        Arc::from(items)
+    }
+}
 
 /// A slot written at most once and then read without a lock: std's `OnceLock`.
 ///

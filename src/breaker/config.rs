@@ -101,6 +101,16 @@ pub enum HalfOpenTimeout {
     Close,
 }
 
+impl HalfOpenTimeout {
+    /// The state an expired half-open state moves to.
+    pub(crate) fn next_state(self) -> State {
+        match self {
+            Self::Open => State::Open,
+            Self::Close => State::Closed,
+        }
+    }
+}
+
 /// The configuration of a [`Breaker`](super::Breaker). Build one with
 /// [`BreakerConfig::builder`]; [`BreakerConfig::default`] is valid as is.
 ///

@@ -12,7 +12,7 @@ use crate::classify::Classify;
 use crate::error::BoxError;
 
 use super::error::BreakerOpen;
-use super::BreakerPermit;
+use super::permit::BreakerPermit;
 
 pin_project! {
     /// The response future of [`BreakerService`](super::BreakerService).

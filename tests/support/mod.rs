@@ -43,13 +43,13 @@ pub fn service(config: BreakerConfigBuilder) -> (Service, Handle, Breaker) {
 }
 
 /// A call that has reached the mock and waits there for its answer.
-pub struct InFlightService {
+pub struct InFlightCall {
     pub future:
         tokio_test::task::Spawn<<BreakerService<Mock<Req, Rsp>> as tower::Service<Req>>::Future>,
     pub respond: mock::SendResponse<Rsp>,
 }
 
-impl InFlightService {
+impl InFlightCall {
     /// Answers with a success and returns what the caller sees.
     pub fn succeed(mut self) {
         self.respond.send_response("ok");
@@ -65,7 +65,7 @@ impl InFlightService {
 }
 
 /// Starts a call that the breaker admits, and takes it off the mock.
-pub async fn start(svc: &mut Service, handle: &mut Handle) -> InFlightService {
+pub async fn start(svc: &mut Service, handle: &mut Handle) -> InFlightCall {
     assert_ready_ok!(svc.poll_ready());
     let mut future = tokio_test::task::spawn(svc.call("req"));
     assert_pending!(future.poll());
@@ -74,7 +74,7 @@ pub async fn start(svc: &mut Service, handle: &mut Handle) -> InFlightService {
         .await
         .expect("the admitted call reaches the inner service");
     assert_eq!(request, "req");
-    InFlightService { future, respond }
+    InFlightCall { future, respond }
 }
 
 /// One successful call.

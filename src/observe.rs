@@ -50,8 +50,9 @@
 //!
 //! # Events
 //!
-//! Listeners registered on a [`Breaker`](crate::breaker::Breaker) receive an
-//! [`Event`] for every transition, rejection and recorded call; on a
+//! Listeners registered on a [`Breaker`](crate::breaker::Breaker) receive a
+//! [`BreakerEvent`](crate::breaker::BreakerEvent) for every transition,
+//! rejection and recorded call; on a
 //! `Bulkhead`, for every refusal and every wait for a slot; on a
 //! `FallbackLayer`, for every fallback taken or failed; on a `Chaos`,
 //! for every fault injected; on a `Canary`, for every decision, with the
@@ -65,14 +66,13 @@
 
 use std::time::Duration;
 
-use crate::breaker::State;
 use crate::sync::OnceSlot;
 
 /// Calls recorded by a breaker, by outcome.
 pub const BREAKER_CALLS_TOTAL: &str = "seawall_breaker_calls_total";
 /// Calls a breaker refused.
 pub const BREAKER_REJECTIONS_TOTAL: &str = "seawall_breaker_rejections_total";
-/// A breaker's current state as a number (see [`State::as_gauge`]).
+/// A breaker's current state as a number (see [`State::as_gauge`](crate::breaker::State::as_gauge)).
 pub const BREAKER_STATE: &str = "seawall_breaker_state";
 /// A breaker's state transitions, by `from` and `to`.
 pub const BREAKER_TRANSITIONS_TOTAL: &str = "seawall_breaker_transitions_total";
@@ -119,55 +119,20 @@ pub const CHAOS_INJECTED_TOTAL: &str = "seawall_chaos_injected_total";
 
 /// Something that happened in a seawall component.
 ///
-/// ```
-/// use seawall::breaker::{Breaker, BreakerConfig, State};
-/// use seawall::observe::Event;
-/// use std::sync::{Arc, Mutex};
+/// A breaker has its own event type,
+/// [`BreakerEvent`](crate::breaker::BreakerEvent).
 ///
-/// let breaker = Breaker::new(BreakerConfig::default());
-/// let seen = Arc::new(Mutex::new(Vec::new()));
-/// let log = seen.clone();
-/// breaker.on_event(move |event: &Event<'_>| {
-///     if let Event::StateTransition { from, to, .. } = event {
-///         log.lock().unwrap().push((*from, *to));
-///     }
-/// });
-/// breaker.force_open();
-/// assert_eq!(*seen.lock().unwrap(), vec![(State::Closed, State::ForcedOpen)]);
+/// ```
+/// use seawall::observe::Event;
+///
+/// fn describe(event: &Event<'_>) -> String {
+///     format!("{event:?}")
+/// }
+/// # let _ = describe;
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Event<'a> {
-    /// A breaker changed state. Emitted once per transition, by the thread
-    /// that made it.
-    StateTransition {
-        /// The breaker's name.
-        name: &'a str,
-        /// The state it left.
-        from: State,
-        /// The state it entered.
-        to: State,
-    },
-    /// A breaker refused a call.
-    Rejected {
-        /// The breaker's name.
-        name: &'a str,
-        /// The state that refused it.
-        state: State,
-        /// How long until the breaker admits a probe, if known.
-        retry_after: Option<Duration>,
-    },
-    /// A breaker recorded the outcome of a call.
-    CallRecorded {
-        /// The breaker's name.
-        name: &'a str,
-        /// How the call was classified.
-        outcome: crate::classify::Outcome,
-        /// Whether it took longer than the slow-call threshold.
-        slow: bool,
-        /// How long it took, when the breaker measured it.
-        duration: Option<Duration>,
-    },
     /// A bulkhead refused a call.
     #[cfg(feature = "bulkhead")]
     BulkheadRejected {

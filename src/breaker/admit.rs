@@ -8,12 +8,12 @@
 
 use std::time::Duration;
 
-use crate::observe::Event;
 use crate::sync::Ordering;
 
 use super::config::HalfOpenTimeout;
 use super::core::BreakerCore;
 use super::error::BreakerOpen;
+use super::event::BreakerEvent;
 use super::probe_word::ProbeCounts;
 use super::state::State;
 use super::state_word::StateWord;
@@ -179,7 +179,7 @@ impl BreakerCore {
         self.metrics.rejections.increment(1);
         let retry_after = retry_after_nanos.map(Duration::from_nanos);
         if word.listening() {
-            self.emit(&Event::Rejected {
+            self.emit(&BreakerEvent::Rejected {
                 name: self.config.name(),
                 state: word.state(),
                 retry_after,

@@ -17,12 +17,13 @@
 
 use std::fmt;
 
-use crate::observe::{self, Event, Listener};
+use crate::observe::Listeners;
 #[cfg(not(loom))]
 use crate::sync::Weak;
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
 
 use super::config::BreakerConfig;
+use super::event::{BreakerEvent, BreakerListener};
 use super::metrics::MetricHandles;
 use super::state::State;
 use super::state_word::{Flag, StateWord};
@@ -45,11 +46,11 @@ pub(crate) struct BreakerCore {
     /// `on_event` listeners; the state word's LISTENING flag mirrors whether
     /// there are any, so the success path learns it from the load it makes
     /// anyway.
-    pub(super) listeners: Mutex<std::sync::Arc<[Listener]>>,
+    pub(super) listeners: Listeners<BreakerListener>,
     /// `on_state_transition` listeners. They leave the call path untouched (no
     /// LISTENING flag), so a health registry watching a breaker costs nothing
     /// per call.
-    pub(super) transition_listeners: Mutex<std::sync::Arc<[Listener]>>,
+    pub(super) transition_listeners: Listeners<BreakerListener>,
     pub(super) metrics: MetricHandles,
     pub(crate) config: BreakerConfig,
     /// For the eager timer, which must not keep the breaker alive.
@@ -95,8 +96,8 @@ impl BreakerCore {
             probe_successes: AtomicU64::new(0),
             window: ClosedWindow::new(config.window, stripes),
             tripped_window: Mutex::new(WindowCounts::default()),
-            listeners: Mutex::new(std::sync::Arc::from(Vec::new())),
-            transition_listeners: Mutex::new(std::sync::Arc::from(Vec::new())),
+            listeners: Listeners::new(),
+            transition_listeners: Listeners::new(),
             metrics,
             config,
             #[cfg(not(loom))]
@@ -128,29 +129,20 @@ impl BreakerCore {
     }
 
     /// Registers an `on_event` listener, and turns the call path's events on.
-    pub(crate) fn add_listener(&self, listener: Listener) {
-        {
-            let mut listeners = self.listeners.lock();
-            let mut all: Vec<Listener> = listeners.iter().cloned().collect();
-            all.push(listener);
-            *listeners = std::sync::Arc::from(all);
-        }
+    pub(crate) fn add_listener(&self, listener: Box<BreakerListener>) {
+        self.listeners.add(listener);
         self.set_flag(0, Flag::Listening, true);
     }
 
     /// Registers an `on_state_transition` listener.
-    pub(crate) fn add_transition_listener(&self, listener: Listener) {
-        let mut listeners = self.transition_listeners.lock();
-        let mut all: Vec<Listener> = listeners.iter().cloned().collect();
-        all.push(listener);
-        *listeners = std::sync::Arc::from(all);
+    pub(crate) fn add_transition_listener(&self, listener: Box<BreakerListener>) {
+        self.transition_listeners.add(listener);
     }
 
     /// Tells the `on_event` listeners of `event`. Callers build the event only
     /// when the word they read has the LISTENING flag.
-    pub(super) fn emit(&self, event: &Event<'_>) {
-        let listeners = self.listeners.lock().clone();
-        observe::emit(&listeners, event);
+    pub(super) fn emit(&self, event: &BreakerEvent<'_>) {
+        self.listeners.notify(|listener| listener(event));
     }
 
     /// Whether the call path emits events (an `on_event` listener is registered).
@@ -184,8 +176,8 @@ mod tests {
         let core = BreakerCore::new(BreakerConfig::default(), 1);
         let seen = Arc::new(AtomicUsize::new(0));
         let count = seen.clone();
-        core.add_transition_listener(std::sync::Arc::new(move |event: &Event<'_>| {
-            assert!(matches!(event, Event::StateTransition { .. }));
+        core.add_transition_listener(Box::new(move |event: &BreakerEvent<'_>| {
+            assert!(matches!(event, BreakerEvent::StateTransition { .. }));
             count.fetch_add(1, Ordering::SeqCst);
         }));
         assert!(!core.listening(), "calls must keep the fast path");
@@ -200,7 +192,7 @@ mod tests {
         let core = BreakerCore::new(BreakerConfig::default(), 1);
         let seen = Arc::new(AtomicUsize::new(0));
         let count = seen.clone();
-        core.add_listener(std::sync::Arc::new(move |_: &Event<'_>| {
+        core.add_listener(Box::new(move |_: &BreakerEvent<'_>| {
             count.fetch_add(1, Ordering::SeqCst);
         }));
         assert!(core.listening());

@@ -5,13 +5,13 @@ use std::future::Future;
 
 use crate::classify::{Classify, FailOnError};
 use crate::error::BoxError;
-use crate::observe::Event;
 use crate::sync::Arc;
 
 use super::admit::PermitKind;
 use super::config::BreakerConfig;
 use super::core::BreakerCore;
 use super::error::BreakerOpen;
+use super::event::BreakerEvent;
 use super::metrics::BreakerMetrics;
 use super::permit::{BreakerPermit, NOT_TIMED, PROBE};
 use super::state::State;
@@ -267,16 +267,15 @@ impl Breaker {
     /// transitions alone with [`on_state_transition`](Self::on_state_transition).
     ///
     /// ```
-    /// use seawall::breaker::{Breaker, BreakerConfig};
-    /// use seawall::observe::Event;
+    /// use seawall::breaker::{Breaker, BreakerConfig, BreakerEvent};
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;
     ///
     /// let breaker = Breaker::new(BreakerConfig::default());
     /// let recorded = Arc::new(AtomicUsize::new(0));
     /// let count = recorded.clone();
-    /// breaker.on_event(move |event: &Event<'_>| {
-    ///     if let Event::CallRecorded { .. } = event {
+    /// breaker.on_event(move |event: &BreakerEvent<'_>| {
+    ///     if let BreakerEvent::CallRecorded { .. } = event {
     ///         count.fetch_add(1, Ordering::Relaxed);
     ///     }
     /// });
@@ -285,9 +284,9 @@ impl Breaker {
     /// ```
     pub fn on_event<F>(&self, listener: F)
     where
-        F: Fn(&Event<'_>) + Send + Sync + 'static,
+        F: Fn(&BreakerEvent<'_>) + Send + Sync + 'static,
     {
-        self.core().add_listener(std::sync::Arc::new(listener));
+        self.core().add_listener(Box::new(listener));
     }
 
     /// Calls `listener` for every state transition from now on, and for
@@ -296,15 +295,14 @@ impl Breaker {
     /// caught.
     ///
     /// ```
-    /// use seawall::breaker::{Breaker, BreakerConfig, State};
-    /// use seawall::observe::Event;
+    /// use seawall::breaker::{Breaker, BreakerConfig, BreakerEvent, State};
     /// use std::sync::{Arc, Mutex};
     ///
     /// let breaker = Breaker::new(BreakerConfig::default());
     /// let seen = Arc::new(Mutex::new(Vec::new()));
     /// let log = seen.clone();
-    /// breaker.on_state_transition(move |event: &Event<'_>| {
-    ///     if let Event::StateTransition { to, .. } = event {
+    /// breaker.on_state_transition(move |event: &BreakerEvent<'_>| {
+    ///     if let BreakerEvent::StateTransition { to, .. } = event {
     ///         log.lock().unwrap().push(*to);
     ///     }
     /// });
@@ -315,10 +313,9 @@ impl Breaker {
     /// ```
     pub fn on_state_transition<F>(&self, listener: F)
     where
-        F: Fn(&Event<'_>) + Send + Sync + 'static,
+        F: Fn(&BreakerEvent<'_>) + Send + Sync + 'static,
     {
-        self.core()
-            .add_transition_listener(std::sync::Arc::new(listener));
+        self.core().add_transition_listener(Box::new(listener));
     }
 
     /// Closes the breaker with a fresh window, whatever its state, and voids

@@ -17,10 +17,11 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread::{self, JoinHandle};
 
 use super::admit::PermitKind;
-use super::{Breaker, BreakerConfig, BreakerConfigBuilder, BreakerPermit, OpenWait, State};
+use super::{
+    Breaker, BreakerConfig, BreakerConfigBuilder, BreakerEvent, BreakerPermit, OpenWait, State,
+};
 use crate::classify::Outcome;
 use crate::clock::{Clock, ManualClock};
-use crate::observe::Event;
 
 const OPEN_WAIT: Duration = Duration::from_secs(1);
 
@@ -70,8 +71,8 @@ impl Transitions {
     fn listen(breaker: &Breaker) -> Self {
         let this = Self::default();
         let log = this.clone();
-        breaker.on_event(move |event: &Event<'_>| {
-            if let Event::StateTransition { from, to, .. } = event {
+        breaker.on_event(move |event: &BreakerEvent<'_>| {
+            if let BreakerEvent::StateTransition { from, to, .. } = event {
                 log.0.lock().unwrap().push((*from, *to));
             }
         });
@@ -305,7 +306,7 @@ fn loom_listener_does_not_void_a_decision() {
         let decide = spawn(1, move || probe.success());
         let listen = {
             let breaker = breaker.clone();
-            spawn(2, move || breaker.on_event(|_: &Event<'_>| {}))
+            spawn(2, move || breaker.on_event(|_: &BreakerEvent<'_>| {}))
         };
         decide.join().unwrap();
         listen.join().unwrap();

@@ -69,7 +69,7 @@
 //!
 //! # Events
 //!
-//! [`Breaker::on_event`] hears every [`Event`](crate::observe::Event): transitions, refusals
+//! [`Breaker::on_event`] hears every [`BreakerEvent`]: transitions, refusals
 //! and recorded calls. With such a listener every call takes the recording
 //! path that builds events, so a watcher that only cares about the state
 //! (a health check, a canary) uses [`Breaker::on_state_transition`], which
@@ -109,6 +109,7 @@ pub mod future;
 mod admit;
 mod config;
 mod core;
+mod event;
 mod handle;
 mod keyed;
 mod layer;
@@ -127,6 +128,7 @@ mod window;
 pub use self::config::{
     BreakerConfig, BreakerConfigBuilder, HalfOpenTimeout, OpenWait, SlidingWindow,
 };
+pub use self::event::BreakerEvent;
 pub use self::handle::Breaker;
 pub use self::keyed::{KeyedBreaker, KeyedBreakerLayer, KeyedBreakerService};
 pub use self::layer::BreakerLayer;

@@ -15,12 +15,12 @@
 use std::time::Duration;
 
 use crate::classify::Outcome;
-use crate::observe::Event;
 use crate::sync::Ordering;
 
 use super::admit::PermitKind;
 use super::config::BreakerConfig;
 use super::core::BreakerCore;
+use super::event::BreakerEvent;
 use super::metrics::SUCCESS_PUBLISH_EVERY;
 use super::probe_word::ProbeCounts;
 use super::state::State;
@@ -292,7 +292,7 @@ impl BreakerCore {
 
     /// Tells the `on_event` listeners of a recorded call.
     fn emit_recorded(&self, outcome: Outcome, slow: bool, duration: Option<u64>) {
-        self.emit(&Event::CallRecorded {
+        self.emit(&BreakerEvent::CallRecorded {
             name: self.config.name(),
             outcome,
             slow,

@@ -11,11 +11,12 @@
 //! functions [`reopenings_after`] and [`deadline_after`]; the flags change
 //! through [`BreakerCore::set_flag`], the same CAS without a new generation.
 
-use crate::observe::{self, Event};
+use crate::observe;
 use crate::sync::Ordering;
 
 use super::config::BreakerConfig;
 use super::core::BreakerCore;
+use super::event::BreakerEvent;
 use super::state::State;
 use super::state_word::{Flag, StateWord, NANOS_PER_MS};
 use super::window::WindowCounts;
@@ -152,17 +153,22 @@ impl BreakerCore {
                 "to" => to.as_str(),
             )
             .increment(1);
-            let event = Event::StateTransition {
-                name: self.config.name(),
-                from,
-                to,
-            };
-            if next.listening() {
-                self.emit(&event);
+            let listening = next.listening();
+            let watched = !self.transition_listeners.is_empty();
+            if listening || watched {
+                let event = BreakerEvent::StateTransition {
+                    name: self.config.name(),
+                    from,
+                    to,
+                };
+                if listening {
+                    self.emit(&event);
+                }
+                if watched {
+                    self.transition_listeners
+                        .notify(|listener| listener(&event));
+                }
             }
-            // A transition is rare: looking for transition listeners costs one short lock.
-            let transition_listeners = self.transition_listeners.lock().clone();
-            observe::emit(&transition_listeners, &event);
         }
         if self.config.eager_half_open {
             if let Some(deadline) = next.deadline_nanos() {

@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use seawall::breaker::error::BreakerOpen;
-use seawall::breaker::{Breaker, BreakerConfigBuilder, BreakerLayer, BreakerService, State};
+use seawall::breaker::{
+    Breaker, BreakerConfigBuilder, BreakerEvent, BreakerLayer, BreakerService, State,
+};
 use seawall::classify::Outcome;
-use seawall::observe::Event;
 use seawall::BoxError;
 use tokio_test::{assert_pending, assert_ready_err, assert_ready_ok};
 use tower_test::mock::{self, Mock};
@@ -128,17 +129,17 @@ pub fn events(breaker: &Breaker) -> Arc<Mutex<Vec<Seen>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     let expected = breaker.name().to_owned();
-    breaker.on_event(move |event: &Event<'_>| {
+    breaker.on_event(move |event: &BreakerEvent<'_>| {
         // A listener's panic is swallowed by the breaker, so a wrong name is
         // logged as an event of its own rather than asserted here.
         let (from, owned) = match *event {
-            Event::StateTransition { name, from, to } => (name, Seen::Transition(from, to)),
-            Event::Rejected {
+            BreakerEvent::StateTransition { name, from, to } => (name, Seen::Transition(from, to)),
+            BreakerEvent::Rejected {
                 name,
                 state,
                 retry_after,
             } => (name, Seen::Rejected(state, retry_after)),
-            Event::CallRecorded {
+            BreakerEvent::CallRecorded {
                 name,
                 outcome,
                 slow,

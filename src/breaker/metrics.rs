@@ -23,7 +23,8 @@ pub(super) const SUCCESS_PUBLISH_EVERY: u64 = 1024;
 /// ```
 /// use seawall::breaker::{Breaker, BreakerConfig, State};
 ///
-/// let breaker = Breaker::new(BreakerConfig::builder().count_window(4).minimum_calls(2).build()?);
+/// let config = BreakerConfig::builder().count_window(4).minimum_calls(2).build()?;
+/// let breaker = Breaker::new(config);
 /// breaker.try_acquire()?.success();
 /// breaker.try_acquire()?.success();
 /// let metrics = breaker.metrics();

@@ -107,6 +107,7 @@ pub mod error;
 pub mod future;
 
 mod admit;
+mod builder;
 mod config;
 mod core;
 mod event;
@@ -125,9 +126,8 @@ mod state_word;
 mod transition;
 mod window;
 
-pub use self::config::{
-    BreakerConfig, BreakerConfigBuilder, HalfOpenTimeout, OpenWait, SlidingWindow,
-};
+pub use self::builder::BreakerConfigBuilder;
+pub use self::config::{BreakerConfig, HalfOpenTimeout, OpenWait, SlidingWindow};
 pub use self::event::BreakerEvent;
 pub use self::handle::Breaker;
 pub use self::keyed::{KeyedBreaker, KeyedBreakerLayer, KeyedBreakerService};

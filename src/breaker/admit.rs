@@ -293,34 +293,35 @@ mod tests {
 
     #[test]
     fn half_open_refuses_once_its_probe_slots_are_taken() {
-        use crate::breaker::{Breaker, BreakerConfig, OpenWait};
+        use std::time::Duration;
+
+        use crate::breaker::{BreakerConfig, OpenWait};
+        use crate::classify::Outcome;
         use crate::clock::Clock;
 
         let (clock, hand) = Clock::manual();
-        let breaker = Breaker::new(
-            BreakerConfig::builder()
-                .clock(clock)
-                .count_window(1)
-                .minimum_calls(1)
-                .permitted_calls_in_half_open(2)
-                .open_wait(OpenWait::fixed(std::time::Duration::from_secs(1)))
-                .build()
-                .unwrap(),
-        );
-        breaker.try_acquire().unwrap().failure();
-        hand.advance(std::time::Duration::from_secs(2));
-        let first = breaker.try_acquire().unwrap();
-        let second = breaker.try_acquire().unwrap();
-        assert_eq!(
-            (first.kind(), second.kind()),
-            (PermitKind::Probe, PermitKind::Probe)
-        );
-        let refused = breaker.try_acquire().unwrap_err();
-        assert_eq!(refused.retry_after(), None);
-        // A dropped probe hands its slot back.
-        drop(first);
-        let third = breaker.try_acquire().unwrap();
-        assert_eq!(third.kind(), PermitKind::Probe);
-        assert_eq!(breaker.metrics().not_permitted_calls, 1);
+        let config = BreakerConfig::builder()
+            .clock(clock)
+            .count_window(1)
+            .minimum_calls(1)
+            .permitted_calls_in_half_open(2)
+            .open_wait(OpenWait::fixed(Duration::from_secs(1)))
+            .build()
+            .unwrap();
+        let core = BreakerCore::new(config, 1);
+        let record = |(kind, generation): (PermitKind, u16), outcome| {
+            core.record(0, kind, generation, outcome, None);
+        };
+        record(core.admit().unwrap(), Outcome::Failure);
+        assert_eq!(core.state(), State::Open);
+        hand.advance(Duration::from_secs(2));
+        let first = core.admit().unwrap();
+        let second = core.admit().unwrap();
+        assert_eq!((first.0, second.0), (PermitKind::Probe, PermitKind::Probe));
+        assert_eq!(core.admit().unwrap_err().retry_after(), None);
+        // A probe dropped unrecorded hands its slot back.
+        record(first, Outcome::Ignored);
+        assert_eq!(core.admit().unwrap().0, PermitKind::Probe);
+        assert_eq!(core.metrics_snapshot().not_permitted_calls, 1);
     }
 }

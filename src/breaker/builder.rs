@@ -16,6 +16,29 @@ const MAX_COUNT_WINDOW: u32 = 1_000_000;
 /// The most buckets a time window may have.
 const MAX_BUCKETS: u32 = 1_000;
 
+impl BreakerConfig {
+    /// A builder starting from the defaults.
+    ///
+    /// ```
+    /// use seawall::breaker::BreakerConfig;
+    ///
+    /// let config = BreakerConfig::builder().minimum_calls(10).build()?;
+    /// # drop(config);
+    /// # Ok::<(), seawall::ConfigError>(())
+    /// ```
+    pub fn builder() -> BreakerConfigBuilder {
+        BreakerConfigBuilder::default()
+    }
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfigBuilder::default()
+            .build()
+            .expect("the default configuration is valid")
+    }
+}
+
 /// Builds a [`BreakerConfig`], checking every field in [`build`](Self::build).
 ///
 /// ```

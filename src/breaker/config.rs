@@ -1,13 +1,13 @@
 //! Breaker configuration: what a breaker is built with, once validated.
 //!
-//! The builder that validates it is in `builder.rs`.
+//! The builder that validates it, with [`BreakerConfig::builder`] and
+//! `BreakerConfig::default`, is in `builder.rs`.
 
 use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::clock::Clock;
 
-use super::builder::BreakerConfigBuilder;
 use super::State;
 
 /// Consecutive reopenings the breaker counts; from this many on the open wait
@@ -211,19 +211,6 @@ pub struct BreakerConfig {
 }
 
 impl BreakerConfig {
-    /// A builder starting from the defaults.
-    ///
-    /// ```
-    /// use seawall::breaker::BreakerConfig;
-    ///
-    /// let config = BreakerConfig::builder().minimum_calls(10).build()?;
-    /// # drop(config);
-    /// # Ok::<(), seawall::ConfigError>(())
-    /// ```
-    pub fn builder() -> BreakerConfigBuilder {
-        BreakerConfigBuilder::default()
-    }
-
     /// The breaker's name: the `name` label of its metrics and events.
     ///
     /// ```
@@ -279,14 +266,6 @@ impl BreakerConfig {
     #[inline]
     pub(crate) fn measures_duration(&self) -> bool {
         self.slow_call_nanos.is_some()
-    }
-}
-
-impl Default for BreakerConfig {
-    fn default() -> Self {
-        BreakerConfigBuilder::default()
-            .build()
-            .expect("the default configuration is valid")
     }
 }
 

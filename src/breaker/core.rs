@@ -8,7 +8,8 @@
 //! - `record.rs`: counting an outcome (the fast success, the window, probes);
 //! - `transition.rs`: the one compare-and-swap every state change goes
 //!   through, the trip, the eager timer, manual control;
-//! - `metrics.rs`: metric handles, and the snapshot [`BreakerMetrics`].
+//! - `metrics.rs`: the metric handles, and the [`BreakerMetrics`] snapshot
+//!   this file fills in.
 //!
 //! The two atomic words are packed and unpacked by `state_word.rs` and
 //! `probe_word.rs`; the closed window lives in `window.rs`.
@@ -16,6 +17,7 @@
 //! [`BreakerMetrics`]: super::BreakerMetrics
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::observe::Listeners;
 #[cfg(not(loom))]
@@ -24,7 +26,8 @@ use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
 
 use super::config::BreakerConfig;
 use super::event::{BreakerEvent, BreakerListener};
-use super::metrics::MetricHandles;
+use super::metrics::{BreakerMetrics, MetricHandles};
+use super::probe_word::ProbeCounts;
 use super::state::State;
 use super::state_word::{Flag, StateWord};
 use super::window::{ClosedWindow, WindowCounts};
@@ -128,6 +131,44 @@ impl BreakerCore {
         self.config.measures_duration()
     }
 
+    /// A consistent-enough view for the handle. Never changes the state.
+    pub(crate) fn metrics_snapshot(&self) -> BreakerMetrics {
+        let word = self.load();
+        let state = word.state();
+        let now = self.now();
+        let counts = match state {
+            State::Closed | State::MetricsOnly => self.window.counts(now),
+            State::Open | State::ForcedOpen => *self.tripped_window.lock(),
+            State::HalfOpen => {
+                // Acquire: pairs with the AcqRel of the probe updates.
+                let raw = self.probe_word.load(Ordering::Acquire);
+                ProbeCounts::unpack(raw, word.generation()).completed_counts()
+            }
+            State::Disabled => WindowCounts::default(),
+        };
+        let minimum = self.config.minimum_calls_in(state);
+        let rate = |part: u64| {
+            (counts.calls >= minimum && counts.calls > 0).then(|| part as f64 / counts.calls as f64)
+        };
+        let time_until_probe = match state {
+            State::Open => word
+                .deadline_nanos()
+                .map(|deadline| Duration::from_nanos(deadline.saturating_sub(now))),
+            _ => None,
+        };
+        BreakerMetrics {
+            state,
+            calls: counts.calls,
+            failed_calls: counts.failures,
+            slow_calls: counts.slow,
+            failure_rate: rate(counts.failures),
+            slow_call_rate: rate(counts.slow),
+            // Relaxed: a statistic.
+            not_permitted_calls: self.rejections.load(Ordering::Relaxed),
+            time_until_probe,
+        }
+    }
+
     /// Registers an `on_event` listener, and turns the call path's events on.
     pub(crate) fn add_listener(&self, listener: Box<BreakerListener>) {
         self.listeners.add(listener);
@@ -161,7 +202,7 @@ impl BreakerCore {
         }
         // Acquire: pairs with the AcqRel of `take_probe` and `record_probe`.
         let raw = self.probe_word.load(Ordering::Acquire);
-        let probes = super::probe_word::ProbeCounts::unpack(raw, word.generation());
+        let probes = ProbeCounts::unpack(raw, word.generation());
         (probes.in_flight, probes.completed)
     }
 }

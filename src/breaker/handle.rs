@@ -13,7 +13,7 @@ use super::core::BreakerCore;
 use super::error::BreakerOpen;
 use super::event::BreakerEvent;
 use super::metrics::BreakerMetrics;
-use super::permit::{BreakerPermit, NOT_TIMED, PROBE};
+use super::permit::{BreakerPermit, StripeHandle, NOT_TIMED, PROBE};
 use super::state::State;
 
 /// A circuit breaker, shared by every clone.
@@ -53,17 +53,6 @@ pub struct Breaker {
     // extra pointer hop there is a dependent load on the hot path.
     core: Arc<BreakerCore>,
     stripes: Arc<[Arc<StripeHandle>]>,
-}
-
-/// What a permit holds: the core and which stripe to count on.
-///
-/// Each stripe has its own reference-counted handle on its own cache lines, so
-/// the future of a call clones an `Arc` that only its own thread touches: a
-/// shared reference count would itself be a cache line every core fights over.
-#[repr(align(128))]
-pub(super) struct StripeHandle {
-    pub(super) core: Arc<BreakerCore>,
-    pub(super) index: usize,
 }
 
 impl Breaker {

@@ -5,10 +5,7 @@ use std::time::Duration;
 
 use crate::classify::Outcome;
 use crate::observe;
-use crate::sync::Ordering;
 
-use super::core::BreakerCore;
-use super::probe_word::ProbeCounts;
 use super::state::State;
 use super::window::WindowCounts;
 
@@ -86,7 +83,7 @@ impl MetricHandles {
 
     /// The counter of a notable outcome; `None` for a fast success, which is
     /// counted on the stripes.
-    fn counter_for(&self, outcome: Outcome, slow: bool) -> Option<&metrics::Counter> {
+    pub(super) fn counter_for(&self, outcome: Outcome, slow: bool) -> Option<&metrics::Counter> {
         match (outcome, slow) {
             (Outcome::Success, false) => None,
             (Outcome::Success, true) => Some(&self.slow_success),
@@ -102,67 +99,6 @@ impl MetricHandles {
             let calls = counts.calls as f64;
             self.failure_rate.set(counts.failures as f64 / calls);
             self.slow_call_rate.set(counts.slow as f64 / calls);
-        }
-    }
-}
-
-impl BreakerCore {
-    /// Counts a notable outcome, and publishes the success total with it (fast
-    /// successes are counted on the stripes, and published by their callers).
-    pub(super) fn count_outcome(&self, outcome: Outcome, slow: bool) {
-        if let Some(counter) = self.metrics.counter_for(outcome, slow) {
-            counter.increment(1);
-            self.publish_successes();
-        }
-    }
-
-    /// Sets `seawall_breaker_calls_total{outcome="success"}` to every fast
-    /// success so far: the stripes' and the probes'.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn publish_successes(&self) {
-        // Relaxed: a statistic; a success racing this read is published next time.
-        let probes = self.probe_successes.load(Ordering::Relaxed);
-        self.metrics
-            .success
-            .absolute(self.window.total_successes() + probes);
-    }
-
-    /// A consistent-enough view for the handle. Never changes the state.
-    pub(crate) fn metrics_snapshot(&self) -> BreakerMetrics {
-        let word = self.load();
-        let state = word.state();
-        let now = self.now();
-        let counts = match state {
-            State::Closed | State::MetricsOnly => self.window.counts(now),
-            State::Open | State::ForcedOpen => *self.tripped_window.lock(),
-            State::HalfOpen => {
-                // Acquire: pairs with the AcqRel of the probe updates.
-                let raw = self.probe_word.load(Ordering::Acquire);
-                ProbeCounts::unpack(raw, word.generation()).completed_counts()
-            }
-            State::Disabled => WindowCounts::default(),
-        };
-        let minimum = self.config.minimum_calls_in(state);
-        let rate = |part: u64| {
-            (counts.calls >= minimum && counts.calls > 0).then(|| part as f64 / counts.calls as f64)
-        };
-        let time_until_probe = match state {
-            State::Open => word
-                .deadline_nanos()
-                .map(|deadline| Duration::from_nanos(deadline.saturating_sub(now))),
-            _ => None,
-        };
-        BreakerMetrics {
-            state,
-            calls: counts.calls,
-            failed_calls: counts.failures,
-            slow_calls: counts.slow,
-            failure_rate: rate(counts.failures),
-            slow_call_rate: rate(counts.slow),
-            // Relaxed: a statistic.
-            not_permitted_calls: self.rejections.load(Ordering::Relaxed),
-            time_until_probe,
         }
     }
 }

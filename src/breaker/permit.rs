@@ -6,12 +6,23 @@ use crate::classify::Outcome;
 use crate::sync::Arc;
 
 use super::admit::PermitKind;
-use super::handle::StripeHandle;
+use super::core::BreakerCore;
 
 /// In a permit's ticket, above the generation: the call is a half-open probe.
 pub(super) const PROBE: u64 = 1 << 16;
 /// A permit's start time when the breaker does not measure durations.
 pub(super) const NOT_TIMED: u64 = u64::MAX;
+
+/// What a permit holds: the core and which stripe to count on.
+///
+/// Each stripe has its own reference-counted handle on its own cache lines, so
+/// the future of a call clones an `Arc` that only its own thread touches: a
+/// shared reference count would itself be a cache line every core fights over.
+#[repr(align(128))]
+pub(super) struct StripeHandle {
+    pub(super) core: Arc<BreakerCore>,
+    pub(super) index: usize,
+}
 
 /// Permission to make one call, from [`Breaker::try_acquire`](super::Breaker::try_acquire).
 ///

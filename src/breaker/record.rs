@@ -290,6 +290,27 @@ impl BreakerCore {
         }
     }
 
+    /// Counts a notable outcome, and publishes the success total with it (fast
+    /// successes are counted on the stripes, and published by their callers).
+    pub(super) fn count_outcome(&self, outcome: Outcome, slow: bool) {
+        if let Some(counter) = self.metrics.counter_for(outcome, slow) {
+            counter.increment(1);
+            self.publish_successes();
+        }
+    }
+
+    /// Sets `seawall_breaker_calls_total{outcome="success"}` to every fast
+    /// success so far: the stripes' and the probes'.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn publish_successes(&self) {
+        // Relaxed: a statistic; a success racing this read is published next time.
+        let probes = self.probe_successes.load(Ordering::Relaxed);
+        self.metrics
+            .success
+            .absolute(self.window.total_successes() + probes);
+    }
+
     /// Tells the `on_event` listeners of a recorded call.
     fn emit_recorded(&self, outcome: Outcome, slow: bool, duration: Option<u64>) {
         self.emit(&BreakerEvent::CallRecorded {

@@ -23,11 +23,11 @@ use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use seawall::axum::ErrorResponseLayer;
+use seawall::breaker::BreakerEvent;
 use seawall::breaker::{Breaker, BreakerConfig, OpenWait};
 use seawall::bulkhead::{Bulkhead, BulkheadConfig};
 use seawall::classify::HttpStatus;
 use seawall::health::{Criticality, HealthRegistry, HealthService, InFlightLayer};
-use seawall::observe::Event;
 use seawall::resilience::ResilienceLayer;
 use seawall::retry::{NoClone, RetryConfig};
 use seawall::BoxError;
@@ -49,8 +49,8 @@ fn app(health: &HealthRegistry, metrics: PrometheusHandle) -> Result<Router, Box
             .open_wait(OpenWait::fixed(Duration::from_secs(5)))
             .build()?,
     );
-    breaker.on_state_transition(|event: &Event<'_>| {
-        if let Event::StateTransition { name, from, to, .. } = event {
+    breaker.on_state_transition(|event: &BreakerEvent<'_>| {
+        if let BreakerEvent::StateTransition { name, from, to, .. } = event {
             println!("    breaker {name}: {from} -> {to}");
         }
     });

@@ -26,11 +26,11 @@ use axum::routing::get;
 use axum::Router;
 use http::StatusCode;
 use seawall::axum::ErrorResponseLayer;
+use seawall::breaker::BreakerEvent;
 use seawall::breaker::{Breaker, BreakerConfig, OpenWait};
 use seawall::chaos::{Chaos, ChaosConfig, ChaosLayer, Fault, Latency};
 use seawall::classify::{Classify, Outcome};
 use seawall::fallback::{FallbackLayer, FallbackOn};
-use seawall::observe::Event;
 use seawall::resilience::ResilienceLayer;
 use seawall::retry::{ReqwestClone, RetryConfig, RetryEvent, RetryOnFailure, StandardBackoff};
 use seawall::{BoxError, ErrorKind};
@@ -402,8 +402,8 @@ async fn run(args: &Args, with_seawall: bool, screen: Arc<Screen>) -> std::io::R
             .expect("a valid breaker config"),
     );
     let events = screen.clone();
-    breaker.on_state_transition(move |event: &Event<'_>| {
-        if let Event::StateTransition { from, to, .. } = event {
+    breaker.on_state_transition(move |event: &BreakerEvent<'_>| {
+        if let BreakerEvent::StateTransition { from, to, .. } = event {
             let at = started.elapsed().as_secs_f64();
             events.event(&format!("[{at:5.1}s] breaker: {from} -> {to}"));
         }

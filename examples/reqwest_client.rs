@@ -21,10 +21,10 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use seawall::breaker::BreakerEvent;
 use seawall::breaker::{Breaker, BreakerConfig, OpenWait};
 use seawall::classify::{Classify, HttpStatus, Outcome};
 use seawall::fallback::{FallbackLayer, FallbackOn};
-use seawall::observe::Event;
 use seawall::resilience::ResilienceLayer;
 use seawall::retry::{HttpRetry, ReqwestClone, RetryConfig, RetryEvent, StandardBackoff};
 use seawall::{BoxError, ErrorKind};
@@ -114,8 +114,8 @@ async fn main() -> Result<(), BoxError> {
             .build()?,
     );
     let started = Instant::now();
-    breaker.on_state_transition(move |event: &Event<'_>| {
-        if let Event::StateTransition { from, to, .. } = event {
+    breaker.on_state_transition(move |event: &BreakerEvent<'_>| {
+        if let BreakerEvent::StateTransition { from, to, .. } = event {
             let at = started.elapsed().as_secs_f64();
             println!("    [{at:4.1}s] breaker: {from} -> {to}");
         }

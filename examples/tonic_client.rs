@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use seawall::breaker::BreakerEvent;
 use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer, OpenWait};
 use seawall::classify::GrpcStatus;
-use seawall::observe::Event;
 use seawall::resilience::ResilienceLayer;
 use seawall::retry::{GrpcRetry, HttpReplay, ReplayBody, RetryConfig, RetryEvent, StandardBackoff};
 use seawall::tonic::{status_of, ErrorResponseLayer};
@@ -73,8 +73,8 @@ async fn main() -> Result<(), BoxError> {
             .build()?,
     );
     let started = Instant::now();
-    breaker.on_state_transition(move |event: &Event<'_>| {
-        if let Event::StateTransition { from, to, .. } = event {
+    breaker.on_state_transition(move |event: &BreakerEvent<'_>| {
+        if let BreakerEvent::StateTransition { from, to, .. } = event {
             let at = started.elapsed().as_secs_f64();
             println!("    [{at:4.1}s] client breaker: {from} -> {to}");
         }

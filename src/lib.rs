@@ -116,6 +116,7 @@ pub mod timeout;
 #[cfg(feature = "tonic")]
 pub mod tonic;
 
+mod admission;
 mod keyed;
 mod sync;
 mod validate;

@@ -50,29 +50,29 @@
 //!
 //! # Events
 //!
-//! Listeners registered on a [`Breaker`](crate::breaker::Breaker) receive an
-//! [`Event`] for every transition, rejection and recorded call; on a
-//! `Bulkhead`, for every refusal and every wait for a slot; on a
-//! `FallbackLayer`, for every fallback taken or failed; on a `Chaos`,
-//! for every fault injected; on a `Canary`, for every decision, with the
-//! numbers it was made on. With no
-//! listener registered, none is built and the success path does not look for
-//! one. A listener that panics is caught; the breaker carries on.
-//! A retry layer sends its own [`RetryEvent`](crate::retry::RetryEvent)s to
-//! the listeners given to its config
-//! ([`RetryConfigBuilder::on_event`](crate::retry::RetryConfigBuilder::on_event));
-//! a first attempt that succeeds sends none.
+//! Each layer reports what happens to it as its own event type, to the
+//! listeners registered with its `on_event`:
+//!
+//! | layer | event | when |
+//! |---|---|---|
+//! | [`Breaker`](crate::breaker::Breaker) | [`BreakerEvent`](crate::breaker::BreakerEvent) | every transition, rejection and recorded call (`on_state_transition`: transitions only) |
+//! | `Bulkhead` | `BulkheadEvent` | every refusal and every wait for a slot |
+//! | `RetryConfigBuilder` | `RetryEvent` | every retry scheduled, budget refusal and give-up (a first attempt that succeeds sends none) |
+//! | `FallbackLayer` | `FallbackEvent` | every fallback taken or failed |
+//! | `Chaos` | `ChaosEvent` | every fault injected |
+//! | `Canary` | `CanaryEvent` | every decision, with the numbers it was made on |
+//!
+//! With no listener registered, none is built and the success path does not
+//! look for one; with listeners, notifying them takes no lock. A listener that
+//! panics is caught; the layer carries on.
 
-use std::time::Duration;
-
-use crate::breaker::State;
 use crate::sync::OnceSlot;
 
 /// Calls recorded by a breaker, by outcome.
 pub const BREAKER_CALLS_TOTAL: &str = "seawall_breaker_calls_total";
 /// Calls a breaker refused.
 pub const BREAKER_REJECTIONS_TOTAL: &str = "seawall_breaker_rejections_total";
-/// A breaker's current state as a number (see [`State::as_gauge`]).
+/// A breaker's current state as a number (see [`State::as_gauge`](crate::breaker::State::as_gauge)).
 pub const BREAKER_STATE: &str = "seawall_breaker_state";
 /// A breaker's state transitions, by `from` and `to`.
 pub const BREAKER_TRANSITIONS_TOTAL: &str = "seawall_breaker_transitions_total";
@@ -116,69 +116,6 @@ pub const RETRY_GIVE_UPS_TOTAL: &str = "seawall_retry_give_ups_total";
 pub const RETRY_BUDGET_LEVEL: &str = "seawall_retry_budget_level";
 /// Faults injected by a chaos layer, by `fault` kind.
 pub const CHAOS_INJECTED_TOTAL: &str = "seawall_chaos_injected_total";
-
-/// Something that happened in a seawall component.
-///
-/// ```
-/// use seawall::breaker::{Breaker, BreakerConfig, State};
-/// use seawall::observe::Event;
-/// use std::sync::{Arc, Mutex};
-///
-/// let breaker = Breaker::new(BreakerConfig::default());
-/// let seen = Arc::new(Mutex::new(Vec::new()));
-/// let log = seen.clone();
-/// breaker.on_event(move |event: &Event<'_>| {
-///     if let Event::StateTransition { from, to, .. } = event {
-///         log.lock().unwrap().push((*from, *to));
-///     }
-/// });
-/// breaker.force_open();
-/// assert_eq!(*seen.lock().unwrap(), vec![(State::Closed, State::ForcedOpen)]);
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum Event<'a> {
-    /// A breaker changed state. Emitted once per transition, by the thread
-    /// that made it.
-    StateTransition {
-        /// The breaker's name.
-        name: &'a str,
-        /// The state it left.
-        from: State,
-        /// The state it entered.
-        to: State,
-    },
-    /// A breaker refused a call.
-    Rejected {
-        /// The breaker's name.
-        name: &'a str,
-        /// The state that refused it.
-        state: State,
-        /// How long until the breaker admits a probe, if known.
-        retry_after: Option<Duration>,
-    },
-    /// A breaker recorded the outcome of a call.
-    CallRecorded {
-        /// The breaker's name.
-        name: &'a str,
-        /// How the call was classified.
-        outcome: crate::classify::Outcome,
-        /// Whether it took longer than the slow-call threshold.
-        slow: bool,
-        /// How long it took, when the breaker measured it.
-        duration: Option<Duration>,
-    },
-}
-
-/// A registered event listener.
-pub(crate) type Listener = std::sync::Arc<dyn Fn(&Event<'_>) + Send + Sync>;
-
-/// Calls each listener with `event`; a panicking listener is caught and skipped.
-pub(crate) fn emit(listeners: &[Listener], event: &Event<'_>) {
-    for listener in listeners {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(event)));
-    }
-}
 
 /// The listeners registered on one component, for one kind of event.
 ///

@@ -15,17 +15,16 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize
 #[cfg(not(loom))]
 pub(crate) use std::sync::Arc;
 /// A weak reference to an [`Arc`]. std's only: loom's `Arc` keeps no weak
-/// count, so what holds one (the canary's breaker watch and ticker) is not
-/// modelled under loom.
+/// count, so what holds one (the canary's breaker watch and ticker, the
+/// breaker's eager timer) is not modelled under loom.
 #[cfg(not(loom))]
-#[cfg_attr(not(feature = "canary"), allow(unused_imports))]
 pub(crate) use std::sync::Weak;
 
-/// An `Arc` of an unsized value (a trait object), made from a `Box` of it.
+/// An `Arc` of an unsized value (a trait object, a slice), made from a `Box`
+/// of it.
 ///
 /// std's `Arc` unsizes itself (`Arc<T>` into `Arc<dyn Trait>`); loom's cannot,
 /// so under loom the value goes through a std `Arc` that loom's takes over.
-#[cfg_attr(not(feature = "retry"), allow(dead_code))]
 pub(crate) fn arc_from_box<T: ?Sized>(boxed: Box<T>) -> Arc<T> {
     #[cfg(loom)]
     {

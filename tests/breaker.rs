@@ -855,8 +855,8 @@ async fn a_listener_sees_the_tripping_window_when_told_of_the_opening() {
     let log = seen.clone();
     // The listener holds a clone of the breaker: a cycle, fine in a test.
     let handle_in_listener = breaker.clone();
-    breaker.on_event(move |event: &seawall::observe::Event<'_>| {
-        if let seawall::observe::Event::StateTransition {
+    breaker.on_event(move |event: &seawall::breaker::BreakerEvent<'_>| {
+        if let seawall::breaker::BreakerEvent::StateTransition {
             to: State::Open, ..
         } = event
         {

@@ -20,13 +20,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::FutureExt;
+use seawall::breaker::BreakerEvent;
 use seawall::breaker::{
     Breaker, BreakerConfig, BreakerLayer, BreakerService, KeyedBreaker, OpenWait, State,
 };
 use seawall::bulkhead::{Bulkhead, BulkheadConfig, BulkheadEvent, BulkheadLayer, BulkheadService};
 use seawall::classify::Outcome;
 use seawall::fallback::{FallbackEvent, FallbackLayer, FallbackOn};
-use seawall::observe::Event;
 use seawall::BoxError;
 use tokio_test::{assert_pending, assert_ready, assert_ready_ok};
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -298,11 +298,11 @@ async fn panicking_listeners_disturb_nothing() {
     let breaker = breaker();
     let bulkhead = bulkhead(1);
     let heard = Arc::new(AtomicUsize::new(0));
-    breaker.on_event(|_: &Event<'_>| panic!("breaker listener panics"));
-    breaker.on_state_transition(|_: &Event<'_>| panic!("transition listener panics"));
+    breaker.on_event(|_: &BreakerEvent<'_>| panic!("breaker listener panics"));
+    breaker.on_state_transition(|_: &BreakerEvent<'_>| panic!("transition listener panics"));
     bulkhead.on_event(|_: &BulkheadEvent<'_>| panic!("bulkhead listener panics"));
     let counter = heard.clone();
-    breaker.on_state_transition(move |_: &Event<'_>| {
+    breaker.on_state_transition(move |_: &BreakerEvent<'_>| {
         counter.fetch_add(1, Ordering::Relaxed);
     });
     let fallbacks = Arc::new(AtomicUsize::new(0));
@@ -371,7 +371,7 @@ async fn a_panicking_listener_does_not_stop_the_eager_timer() {
             .build()
             .unwrap(),
     );
-    breaker.on_state_transition(|_: &Event<'_>| panic!("transition listener panics"));
+    breaker.on_state_transition(|_: &BreakerEvent<'_>| panic!("transition listener panics"));
     for _ in 0..2 {
         breaker.try_acquire().unwrap().failure();
         assert_eq!(breaker.state(), State::Open);

@@ -24,11 +24,11 @@ use axum::extract::State as Extract;
 use axum::routing::get;
 use axum::Router;
 use http::StatusCode;
+use seawall::breaker::BreakerEvent;
 use seawall::breaker::{Breaker, BreakerConfig, OpenWait, State};
 use seawall::bulkhead::{Bulkhead, BulkheadConfig};
 use seawall::classify::Outcome;
 use seawall::fallback::{FallbackEvent, FallbackLayer, FallbackOn, SharedError};
-use seawall::observe::Event;
 use seawall::resilience::ResilienceLayer;
 use seawall::retry::{ReqwestClone, RetryBudget, RetryConfig, StandardBackoff};
 use seawall::{BoxError, ErrorKind};
@@ -413,8 +413,8 @@ async fn the_preset_survives_a_scripted_bad_day() {
             .unwrap(),
     );
     let log = counters.clone();
-    breaker.on_state_transition(move |event: &Event<'_>| {
-        if let Event::StateTransition { from, to, .. } = event {
+    breaker.on_state_transition(move |event: &BreakerEvent<'_>| {
+        if let BreakerEvent::StateTransition { from, to, .. } = event {
             let transition = Transition {
                 at: Instant::now(),
                 from: *from,

@@ -25,12 +25,27 @@ pub struct BreakerOpen {
 
 impl BreakerOpen {
     /// A rejection that may be retried after `retry_after`, if known.
+    ///
+    /// ```
+    /// use seawall::breaker::error::BreakerOpen;
+    ///
+    /// let forced = BreakerOpen::new(None);
+    /// assert_eq!(forced.retry_after(), None);
+    /// ```
     pub fn new(retry_after: Option<Duration>) -> Self {
         Self { retry_after }
     }
 
     /// How long until the breaker lets a probe through; `None` when forced
     /// open or when half-open probes are all taken.
+    ///
+    /// ```
+    /// use seawall::breaker::{Breaker, BreakerConfig};
+    ///
+    /// let breaker = Breaker::new(BreakerConfig::default());
+    /// breaker.force_open();
+    /// assert_eq!(breaker.try_acquire().unwrap_err().retry_after(), None);
+    /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }

@@ -29,6 +29,13 @@ pub struct BreakerLayer<C = FailOnError> {
 
 impl BreakerLayer {
     /// A layer over `breaker` with the default classifier ([`FailOnError`]).
+    ///
+    /// ```
+    /// use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer};
+    ///
+    /// let layer = BreakerLayer::new(Breaker::new(BreakerConfig::default()));
+    /// # drop(layer);
+    /// ```
     pub fn new(breaker: Breaker) -> Self {
         Self {
             breaker,
@@ -39,6 +46,21 @@ impl BreakerLayer {
 
 impl<C> BreakerLayer<C> {
     /// Classifies results with `classifier` instead.
+    ///
+    /// ```
+    /// use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer};
+    /// use seawall::classify::Outcome;
+    ///
+    /// // Timeouts are the dependency's fault; every other error is the caller's.
+    /// let timeouts = |result: &Result<String, std::io::Error>| match result {
+    ///     Err(err) if err.kind() == std::io::ErrorKind::TimedOut => Outcome::Failure,
+    ///     Err(_) => Outcome::Ignored,
+    ///     Ok(_) => Outcome::Success,
+    /// };
+    /// let breaker = Breaker::new(BreakerConfig::default());
+    /// let layer = BreakerLayer::new(breaker).with_classifier(timeouts);
+    /// # drop(layer);
+    /// ```
     pub fn with_classifier<C2>(self, classifier: C2) -> BreakerLayer<C2> {
         BreakerLayer {
             breaker: self.breaker,
@@ -47,6 +69,13 @@ impl<C> BreakerLayer<C> {
     }
 
     /// The breaker the layer's services share.
+    ///
+    /// ```
+    /// use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer};
+    ///
+    /// let layer = BreakerLayer::new(Breaker::new(BreakerConfig::default()));
+    /// assert_eq!(layer.breaker().name(), "default");
+    /// ```
     pub fn breaker(&self) -> &Breaker {
         &self.breaker
     }

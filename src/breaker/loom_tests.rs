@@ -16,11 +16,12 @@ use std::time::Duration;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread::{self, JoinHandle};
 
-use super::state::Admission;
-use super::{Breaker, BreakerConfig, BreakerConfigBuilder, BreakerPermit, OpenWait, State};
+use super::admit::PermitKind;
+use super::{
+    Breaker, BreakerConfig, BreakerConfigBuilder, BreakerEvent, BreakerPermit, OpenWait, State,
+};
 use crate::classify::Outcome;
 use crate::clock::{Clock, ManualClock};
-use crate::observe::Event;
 
 const OPEN_WAIT: Duration = Duration::from_secs(1);
 
@@ -70,8 +71,8 @@ impl Transitions {
     fn listen(breaker: &Breaker) -> Self {
         let this = Self::default();
         let log = this.clone();
-        breaker.on_event(move |event: &Event<'_>| {
-            if let Event::StateTransition { from, to, .. } = event {
+        breaker.on_event(move |event: &BreakerEvent<'_>| {
+            if let BreakerEvent::StateTransition { from, to, .. } = event {
                 log.0.lock().unwrap().push((*from, *to));
             }
         });
@@ -91,9 +92,9 @@ impl Transitions {
 /// Probes held at this moment, per half-open generation (generations in these
 /// models stay far below the length).
 #[derive(Clone)]
-struct InFlightService(loom::sync::Arc<[AtomicUsize; 8]>);
+struct ProbesHeld(loom::sync::Arc<[AtomicUsize; 8]>);
 
-impl InFlightService {
+impl ProbesHeld {
     fn new() -> Self {
         Self(loom::sync::Arc::new(std::array::from_fn(|_| {
             AtomicUsize::new(0)
@@ -103,7 +104,7 @@ impl InFlightService {
     /// Holds `permit` for a moment if it is a probe, checking that no more than
     /// `permitted` probes of its generation are held at once.
     fn hold(&self, permit: &BreakerPermit, permitted: usize) {
-        if permit.admission() != Admission::Probe {
+        if permit.kind() != PermitKind::Probe {
             return;
         }
         let slot = &self.0[usize::from(permit.generation()) % self.0.len()];
@@ -124,12 +125,7 @@ impl InFlightService {
 
 /// Asks for a permit; a probe is held while its in-flight count is checked,
 /// then `outcome` is recorded, or the permit is dropped (cancelled) for `None`.
-fn attempt(
-    breaker: &Breaker,
-    in_flight: &InFlightService,
-    permitted: usize,
-    outcome: Option<Outcome>,
-) {
+fn attempt(breaker: &Breaker, in_flight: &ProbesHeld, permitted: usize, outcome: Option<Outcome>) {
     if let Ok(permit) = breaker.try_acquire() {
         in_flight.hold(&permit, permitted);
         match outcome {
@@ -152,7 +148,7 @@ fn assert_not_wedged(breaker: &Breaker, permitted: u64) {
             .map(|_| breaker.try_acquire().expect("a free probe slot"))
             .collect();
         assert!(
-            probes.iter().all(|p| p.admission() == Admission::Probe),
+            probes.iter().all(|p| p.kind() == PermitKind::Probe),
             "half-open admitted a non-probe"
         );
         assert!(breaker.try_acquire().is_err(), "more probes than permitted");
@@ -181,7 +177,7 @@ fn half_open_race(permitted: u32, race_the_move: bool, outcomes: &'static [Optio
             drop(breaker.try_acquire().expect("half-open"));
             assert_eq!(breaker.state(), State::HalfOpen);
         }
-        let in_flight = InFlightService::new();
+        let in_flight = ProbesHeld::new();
         let threads: Vec<_> = outcomes
             .iter()
             .enumerate()
@@ -227,7 +223,7 @@ fn loom_half_open_probe_slots_stay_in_their_generation() {
     loom::model(|| {
         let (breaker, hand) = breaker(|b| b.permitted_calls_in_half_open(1));
         open_and_expire(&breaker, &hand);
-        let in_flight = InFlightService::new();
+        let in_flight = ProbesHeld::new();
         let again = {
             let (breaker, in_flight) = (breaker.clone(), in_flight.clone());
             spawn(1, move || {
@@ -310,7 +306,7 @@ fn loom_listener_does_not_void_a_decision() {
         let decide = spawn(1, move || probe.success());
         let listen = {
             let breaker = breaker.clone();
-            spawn(2, move || breaker.on_event(|_: &Event<'_>| {}))
+            spawn(2, move || breaker.on_event(|_: &BreakerEvent<'_>| {}))
         };
         decide.join().unwrap();
         listen.join().unwrap();
@@ -332,7 +328,7 @@ fn loom_cancelled_probes_race_success_and_reset() {
         // the probes rather than over the move to half-open.
         drop(breaker.try_acquire().expect("half-open"));
         assert_eq!(breaker.state(), State::HalfOpen);
-        let in_flight = InFlightService::new();
+        let in_flight = ProbesHeld::new();
         let cancel = {
             let (breaker, in_flight) = (breaker.clone(), in_flight.clone());
             spawn(1, move || attempt(&breaker, &in_flight, 2, None))

@@ -10,7 +10,7 @@
 //! success only adds one to its thread's own cache-line-sized stripe, and the
 //! stripes are summed only when something notable is recorded: a failure, a
 //! slow call, or a success that may itself decide the state (see
-//! [`Closed::record_success`]).
+//! [`ClosedWindow::record_success`]).
 //!
 //! Notable calls (failed or slow) are kept exactly, under a short lock that the
 //! fast success path never takes: a count window keeps each one's position in
@@ -42,7 +42,7 @@ use super::config::SlidingWindow;
 
 /// Calls, failures and slow calls in the window at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Counts {
+pub(crate) struct WindowCounts {
     pub(crate) calls: u64,
     pub(crate) failures: u64,
     pub(crate) slow: u64,
@@ -61,7 +61,7 @@ struct Stripe {
 
 /// The closed state's window.
 #[derive(Debug)]
-pub(crate) struct Closed {
+pub(crate) struct ClosedWindow {
     stripes: Box<[Stripe]>,
     /// A time window's bucket width in nanoseconds; 0 for a count window.
     bucket_nanos: u64,
@@ -69,18 +69,19 @@ pub(crate) struct Closed {
     /// stale failure is counted before a reset or not at all; any success ends
     /// the run without the lock.
     failure_run: AtomicU32,
-    notable: Mutex<Tagged>,
+    notable: Mutex<NotableRecord>,
 }
 
-/// The notable record and the state generation it belongs to.
+/// The notable calls of the window and the state generation they belong to.
 #[derive(Debug)]
-struct Tagged {
+struct NotableRecord {
     generation: u16,
-    notable: Notable,
+    calls: NotableCalls,
 }
 
+/// The failed or slow calls still in the window, kept exactly.
 #[derive(Debug)]
-enum Notable {
+enum NotableCalls {
     Count {
         size: u64,
         /// Every notable call still in the window, oldest first.
@@ -89,7 +90,7 @@ enum Notable {
         recorded: u64,
         /// The stripes' success total at the reset.
         success_base: u64,
-        in_window: Kinds,
+        in_window: KindTotals,
     },
     Time {
         bucket_nanos: u64,
@@ -97,8 +98,9 @@ enum Notable {
     },
 }
 
+/// What made a call notable: it failed, it was slow, or both.
 #[derive(Clone, Copy, Debug, Default)]
-struct Kind {
+struct CallKind {
     failed: bool,
     slow: bool,
 }
@@ -111,7 +113,7 @@ struct Kind {
 struct NotableCall(u64);
 
 impl NotableCall {
-    fn new(position: u64, kind: Kind) -> Self {
+    fn new(position: u64, kind: CallKind) -> Self {
         Self(position << 2 | u64::from(kind.slow) << 1 | u64::from(kind.failed))
     }
 
@@ -119,44 +121,46 @@ impl NotableCall {
         self.0 >> 2
     }
 
-    fn kind(self) -> Kind {
-        Kind {
+    fn kind(self) -> CallKind {
+        CallKind {
             failed: self.0 & 1 != 0,
             slow: self.0 & 2 != 0,
         }
     }
 }
 
+/// How many of a set of notable calls failed, and how many were slow.
 #[derive(Clone, Copy, Debug, Default)]
-struct Kinds {
+struct KindTotals {
     failures: u64,
     slow: u64,
 }
 
-impl Kinds {
-    fn add(&mut self, kind: Kind) {
+impl KindTotals {
+    fn add(&mut self, kind: CallKind) {
         self.failures += u64::from(kind.failed);
         self.slow += u64::from(kind.slow);
     }
 
-    fn remove(&mut self, kind: Kind) {
+    fn remove(&mut self, kind: CallKind) {
         self.failures -= u64::from(kind.failed);
         self.slow -= u64::from(kind.slow);
     }
 }
 
+/// A time window's slice: the notable calls that finished in it.
 #[derive(Clone, Copy, Debug, Default)]
 struct TimeBucket {
     /// The bucket's number (finish time / bucket width); `u64::MAX` when empty.
     epoch: u64,
     calls: u64,
-    kinds: Kinds,
+    totals: KindTotals,
 }
 
 const EMPTY_BUCKET: TimeBucket = TimeBucket {
     epoch: u64::MAX,
     calls: 0,
-    kinds: Kinds {
+    totals: KindTotals {
         failures: 0,
         slow: 0,
     },
@@ -164,16 +168,16 @@ const EMPTY_BUCKET: TimeBucket = TimeBucket {
 
 /// What recording a notable call found.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct NotableNote {
+pub(crate) struct NotableRecorded {
     /// The window as it now stands.
-    pub(crate) counts: Counts,
+    pub(crate) counts: WindowCounts,
     /// Failures in a row, this call included; 0 after a slow success.
     pub(crate) failure_run: u32,
 }
 
 /// What recording a fast success found.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct SuccessNote {
+pub(crate) struct SuccessRecorded {
     /// This stripe's success total, including this one.
     pub(crate) stripe_total: u64,
     /// The call opened a new bucket on this stripe: buckets may have slid out,
@@ -181,22 +185,22 @@ pub(crate) struct SuccessNote {
     pub(crate) new_bucket: bool,
 }
 
-impl Closed {
+impl ClosedWindow {
     pub(crate) fn new(window: SlidingWindow, stripes: usize) -> Self {
         let (bucket_count, notable) = match window {
             SlidingWindow::Count { size } => (
                 0,
-                Notable::Count {
+                NotableCalls::Count {
                     size: u64::from(size),
                     ring: VecDeque::with_capacity(size as usize + 1),
                     recorded: 0,
                     success_base: 0,
-                    in_window: Kinds::default(),
+                    in_window: KindTotals::default(),
                 },
             ),
             SlidingWindow::Time { duration, buckets } => (
                 buckets as usize,
-                Notable::Time {
+                NotableCalls::Time {
                     bucket_nanos: (duration.as_nanos() / u128::from(buckets)) as u64,
                     buckets: vec![EMPTY_BUCKET; buckets as usize].into_boxed_slice(),
                 },
@@ -209,17 +213,17 @@ impl Closed {
             })
             .collect();
         let bucket_nanos = match notable {
-            Notable::Time { bucket_nanos, .. } => bucket_nanos,
-            Notable::Count { .. } => 0,
+            NotableCalls::Time { bucket_nanos, .. } => bucket_nanos,
+            NotableCalls::Count { .. } => 0,
         };
         Self {
             stripes,
             bucket_nanos,
             failure_run: AtomicU32::new(0),
             // The breaker starts closed in generation 0.
-            notable: Mutex::new(Tagged {
+            notable: Mutex::new(NotableRecord {
                 generation: 0,
-                notable,
+                calls: notable,
             }),
         }
     }
@@ -230,11 +234,11 @@ impl Closed {
         self.bucket_nanos != 0
     }
 
-    /// Counts a fast success (neither failed nor slow) on `stripe`, lock-free.
+    /// WindowCounts a fast success (neither failed nor slow) on `stripe`, lock-free.
     ///
     /// `now` is the finish time, read only for time windows.
     #[inline]
-    pub(crate) fn record_success(&self, stripe: usize, now: u64) -> SuccessNote {
+    pub(crate) fn record_success(&self, stripe: usize, now: u64) -> SuccessRecorded {
         // A mask, not `%`: the stripe count is a power of two, and a division on
         // every call costs more than the rest of this function.
         debug_assert!(self.stripes.len().is_power_of_two());
@@ -269,7 +273,7 @@ impl Closed {
                 }
             }
         }
-        SuccessNote {
+        SuccessRecorded {
             stripe_total,
             new_bucket,
         }
@@ -292,10 +296,10 @@ impl Closed {
         now: u64,
         failed: bool,
         slow: bool,
-    ) -> Option<NotableNote> {
-        let kind = Kind { failed, slow };
-        let mut tagged = self.notable.lock();
-        if tagged.generation != generation {
+    ) -> Option<NotableRecorded> {
+        let kind = CallKind { failed, slow };
+        let mut record = self.notable.lock();
+        if record.generation != generation {
             return None;
         }
         let failure_run = if failed {
@@ -307,9 +311,9 @@ impl Closed {
             self.end_failure_run();
             0
         };
-        let notable = &mut tagged.notable;
+        let notable = &mut record.calls;
         match notable {
-            Notable::Count {
+            NotableCalls::Count {
                 ring,
                 recorded,
                 success_base,
@@ -321,7 +325,7 @@ impl Closed {
                 ring.push_back(NotableCall::new(position, kind));
                 in_window.add(kind);
             }
-            Notable::Time {
+            NotableCalls::Time {
                 bucket_nanos,
                 buckets,
             } => {
@@ -335,10 +339,10 @@ impl Closed {
                     };
                 }
                 bucket.calls += 1;
-                bucket.kinds.add(kind);
+                bucket.totals.add(kind);
             }
         }
-        Some(NotableNote {
+        Some(NotableRecorded {
             counts: self.counts_locked(notable, now),
             failure_run,
         })
@@ -355,14 +359,14 @@ impl Closed {
     }
 
     /// The window as it stands at `now`.
-    pub(crate) fn counts(&self, now: u64) -> Counts {
-        let mut tagged = self.notable.lock();
-        self.counts_locked(&mut tagged.notable, now)
+    pub(crate) fn counts(&self, now: u64) -> WindowCounts {
+        let mut record = self.notable.lock();
+        self.counts_locked(&mut record.calls, now)
     }
 
-    fn counts_locked(&self, notable: &mut Notable, now: u64) -> Counts {
+    fn counts_locked(&self, notable: &mut NotableCalls, now: u64) -> WindowCounts {
         match notable {
-            Notable::Count {
+            NotableCalls::Count {
                 size,
                 ring,
                 recorded,
@@ -379,20 +383,20 @@ impl Closed {
                     ring.pop_front();
                     in_window.remove(call.kind());
                 }
-                Counts {
+                WindowCounts {
                     calls: calls.min(*size),
                     failures: in_window.failures,
                     slow: in_window.slow,
                 }
             }
-            Notable::Time {
+            NotableCalls::Time {
                 bucket_nanos,
                 buckets,
             } => {
                 let current = now / *bucket_nanos;
                 let len = buckets.len() as u64;
                 let live = |epoch: u64| epoch <= current && current - epoch < len;
-                let mut counts = Counts::default();
+                let mut counts = WindowCounts::default();
                 for bucket in buckets.iter_mut() {
                     if bucket.epoch == u64::MAX {
                         continue;
@@ -402,8 +406,8 @@ impl Closed {
                         continue;
                     }
                     counts.calls += bucket.calls;
-                    counts.failures += bucket.kinds.failures;
-                    counts.slow += bucket.kinds.slow;
+                    counts.failures += bucket.totals.failures;
+                    counts.slow += bucket.totals.slow;
                 }
                 let current_tag = current as u32;
                 for stripe in self.stripes.iter() {
@@ -428,16 +432,16 @@ impl Closed {
     /// has already lost the race must not wipe the window of the state that
     /// won it.
     pub(crate) fn reset(&self, generation: u16, still_due: impl FnOnce() -> bool) {
-        let mut tagged = self.notable.lock();
+        let mut record = self.notable.lock();
         if !still_due() {
             return;
         }
-        tagged.generation = generation;
+        record.generation = generation;
         // Relaxed: ordered with `record_notable` by the lock, and published to the
         // new state's recorders by the state word's CAS that follows.
         self.failure_run.store(0, Ordering::Relaxed);
-        match &mut tagged.notable {
-            Notable::Count {
+        match &mut record.calls {
+            NotableCalls::Count {
                 ring,
                 recorded,
                 success_base,
@@ -447,9 +451,9 @@ impl Closed {
                 ring.clear();
                 *recorded = 0;
                 *success_base = self.total_successes();
-                *in_window = Kinds::default();
+                *in_window = KindTotals::default();
             }
-            Notable::Time { buckets, .. } => {
+            NotableCalls::Time { buckets, .. } => {
                 buckets.fill(EMPTY_BUCKET);
                 for stripe in self.stripes.iter() {
                     for slot in stripe.buckets.iter() {
@@ -465,13 +469,13 @@ impl Closed {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::{Kind, NotableCall};
+    use super::{CallKind, NotableCall};
 
     #[test]
     fn a_notable_call_keeps_its_position_and_kind() {
         for position in [1, 2, 100, 1 << 40, (1 << 62) - 1] {
             for (failed, slow) in [(false, false), (true, false), (false, true), (true, true)] {
-                let call = NotableCall::new(position, Kind { failed, slow });
+                let call = NotableCall::new(position, CallKind { failed, slow });
                 assert_eq!(call.position(), position);
                 assert_eq!((call.kind().failed, call.kind().slow), (failed, slow));
             }

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::breaker::Breaker;
-use crate::observe::Event as BreakerEvent;
+use crate::breaker::BreakerEvent;
 use crate::sync::{Arc, Weak};
 
 use super::config::CanaryConfig;

@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use seawall::breaker::error::BreakerOpen;
-use seawall::breaker::{Breaker, BreakerConfigBuilder, BreakerLayer, BreakerService, State};
+use seawall::breaker::{
+    Breaker, BreakerConfigBuilder, BreakerEvent, BreakerLayer, BreakerService, State,
+};
 use seawall::classify::Outcome;
-use seawall::observe::Event;
 use seawall::BoxError;
 use tokio_test::{assert_pending, assert_ready_err, assert_ready_ok};
 use tower_test::mock::{self, Mock};
@@ -43,13 +44,13 @@ pub fn service(config: BreakerConfigBuilder) -> (Service, Handle, Breaker) {
 }
 
 /// A call that has reached the mock and waits there for its answer.
-pub struct InFlightService {
+pub struct InFlightCall {
     pub future:
         tokio_test::task::Spawn<<BreakerService<Mock<Req, Rsp>> as tower::Service<Req>>::Future>,
     pub respond: mock::SendResponse<Rsp>,
 }
 
-impl InFlightService {
+impl InFlightCall {
     /// Answers with a success and returns what the caller sees.
     pub fn succeed(mut self) {
         self.respond.send_response("ok");
@@ -65,7 +66,7 @@ impl InFlightService {
 }
 
 /// Starts a call that the breaker admits, and takes it off the mock.
-pub async fn start(svc: &mut Service, handle: &mut Handle) -> InFlightService {
+pub async fn start(svc: &mut Service, handle: &mut Handle) -> InFlightCall {
     assert_ready_ok!(svc.poll_ready());
     let mut future = tokio_test::task::spawn(svc.call("req"));
     assert_pending!(future.poll());
@@ -74,7 +75,7 @@ pub async fn start(svc: &mut Service, handle: &mut Handle) -> InFlightService {
         .await
         .expect("the admitted call reaches the inner service");
     assert_eq!(request, "req");
-    InFlightService { future, respond }
+    InFlightCall { future, respond }
 }
 
 /// One successful call.
@@ -128,17 +129,17 @@ pub fn events(breaker: &Breaker) -> Arc<Mutex<Vec<Seen>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     let expected = breaker.name().to_owned();
-    breaker.on_event(move |event: &Event<'_>| {
+    breaker.on_event(move |event: &BreakerEvent<'_>| {
         // A listener's panic is swallowed by the breaker, so a wrong name is
         // logged as an event of its own rather than asserted here.
         let (from, owned) = match *event {
-            Event::StateTransition { name, from, to } => (name, Seen::Transition(from, to)),
-            Event::Rejected {
+            BreakerEvent::StateTransition { name, from, to } => (name, Seen::Transition(from, to)),
+            BreakerEvent::Rejected {
                 name,
                 state,
                 retry_after,
             } => (name, Seen::Rejected(state, retry_after)),
-            Event::CallRecorded {
+            BreakerEvent::CallRecorded {
                 name,
                 outcome,
                 slow,

@@ -3,11 +3,12 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
+use crate::admission::{AdmissionFuture, CallGuard};
 use crate::error::BoxError;
 use crate::sync::Arc;
 
@@ -181,36 +182,33 @@ pin_project! {
     #[derive(Debug)]
     pub struct ResponseFuture<F> {
         #[pin]
-        state: ResponseState<F>,
+        inner: AdmissionFuture<F, HeldSlot, BulkheadFull>,
     }
 }
 
-pin_project! {
-    #[project = ResponseStateProj]
-    #[derive(Debug)]
-    enum ResponseState<F> {
-        Rejected { error: Option<BulkheadFull> },
-        Called {
-            #[pin]
-            future: F,
-            permit: Option<BulkheadPermit>,
-        },
+/// The slot an admitted call holds, given back as soon as the call finishes
+/// (or when the future is dropped unfinished).
+#[derive(Debug)]
+struct HeldSlot(Option<BulkheadPermit>);
+
+impl<T, E> CallGuard<T, E> for HeldSlot {
+    #[inline]
+    fn finish(&mut self, _: &Result<T, E>) {
+        // Give the slot back now, not when the caller gets round to dropping us.
+        drop(self.0.take());
     }
 }
 
 impl<F> ResponseFuture<F> {
     pub(crate) fn rejected(error: BulkheadFull) -> Self {
         Self {
-            state: ResponseState::Rejected { error: Some(error) },
+            inner: AdmissionFuture::refused(error),
         }
     }
 
     pub(crate) fn called(future: F, permit: BulkheadPermit) -> Self {
         Self {
-            state: ResponseState::Called {
-                future,
-                permit: Some(permit),
-            },
+            inner: AdmissionFuture::admitted(future, HeldSlot(Some(permit))),
         }
     }
 }
@@ -222,18 +220,8 @@ where
 {
     type Output = Result<T, BoxError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            ResponseStateProj::Rejected { error } => {
-                let error = error.take().expect("polled after completion");
-                Poll::Ready(Err(error.into()))
-            }
-            ResponseStateProj::Called { future, permit } => {
-                let result = ready!(future.poll(cx));
-                // Give the slot back now, not when the caller gets round to dropping us.
-                drop(permit.take());
-                Poll::Ready(result.map_err(Into::into))
-            }
-        }
+        self.project().inner.poll(cx)
     }
 }

@@ -544,7 +544,7 @@ fn sections() -> Vec<Section> {
         },
         Section {
             group: "compare/retry",
-            title: "RetryService, the first attempt succeeds",
+            title: "Retry, the first attempt succeeds",
             in_runtime: true,
             cases: vec![
                 Case::new("bare", "bare", single(healthy())),
@@ -580,7 +580,7 @@ fn sections() -> Vec<Section> {
         },
         Section {
             group: "compare/timeout",
-            title: "TimeoutService, never reached (answered at once, or pending once)",
+            title: "Timeout, never reached (answered at once, or pending once)",
             in_runtime: true,
             cases: vec![
                 Case::new("bare", "bare", single(healthy())),

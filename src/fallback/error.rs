@@ -6,7 +6,7 @@ use std::fmt;
 use crate::error::BoxError;
 
 /// An error shared between the fallback that receives it and the
-/// [`FallbackFailed`](FallbackFailed) that keeps it as its source.
+/// [`FallbackFailed`] that keeps it as its source.
 ///
 /// ```
 /// use seawall::fallback::SharedError;

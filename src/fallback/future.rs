@@ -1,5 +1,5 @@
 //! The fallback's futures: the service's [`ResponseFuture`], and the futures
-//! of the ready-made [`Fallback`](super::Fallback)s.
+//! of the ready-made [`Fallback`]s.
 
 use std::fmt;
 use std::future::Future;

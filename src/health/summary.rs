@@ -6,7 +6,8 @@ use crate::sync::{AtomicU64, Mutex, Ordering};
 
 use super::status::{Lifecycle, Status};
 
-/// The last known health, as sent to [`HealthRegistry::subscribe`]rs.
+/// The last known health, as sent to
+/// [`HealthRegistry::subscribe`](super::HealthRegistry::subscribe)rs.
 ///
 /// Built without running any check: breakers report their current state,
 /// checks their last result (and are left out until they have one).

@@ -145,14 +145,16 @@ impl<K: Hash + Eq + Clone, C: KeyedComponent> LruMap<K, C> {
         let mut built = cell.lock();
         let evicted = entries.insert(key, Slot::Building(cell.clone()), self.capacity);
         drop(entries);
-        // The last handle to an evicted component may free it: not under the lock.
-        drop(evicted);
+        // From here on, a panic (in the build, or in an evicted component's drop)
+        // takes the placeholder out, so callers waiting on it start over.
         let placeholder = Placeholder {
             map: self,
             key,
             cell: &cell,
             built: false,
         };
+        // The last handle to an evicted component may free it: not under the lock.
+        drop(evicted);
         let component = build();
         *built = Some(component.clone());
         drop(built);
@@ -241,20 +243,29 @@ impl<K: Hash + Eq + Clone, C: KeyedComponent> Entries<K, C> {
         evicted
     }
 
-    /// The entry to evict from a full map (see the module docs).
+    /// The entry to evict from a full map (see the module docs): the least
+    /// recently used that may go among the probed ones; failing that, the
+    /// least recently used built one, so that a component still being built
+    /// (which its callers will use) is evicted only when every probed entry
+    /// is still being built.
     fn victim(&mut self) -> usize {
         let oldest = self.oldest;
+        let mut oldest_built = None;
         let mut at = oldest;
         for _ in 0..EVICTION_PROBES.min(self.slab.len()) {
-            if self.slab[at].component.is_evictable() {
+            let slot = &self.slab[at].component;
+            if slot.is_evictable() {
                 return at;
+            }
+            if oldest_built.is_none() && matches!(slot, Slot::Built(_)) {
+                oldest_built = Some(at);
             }
             // Kept, and counted as used now, so the next new key looks past it.
             let next = self.slab[at].newer;
             self.mark_used(at);
             at = next;
         }
-        oldest
+        oldest_built.unwrap_or(oldest)
     }
 
     /// Makes the entry at `at` the most recently used.

@@ -117,6 +117,26 @@ fn when_every_entry_is_protected_the_least_recently_used_goes() {
 }
 
 #[test]
+fn a_component_being_built_is_not_evicted_while_a_built_one_can_go() {
+    // Capacity 2: while key 1 is being built, key 2 (busy) and then key 3 arrive.
+    // Every probed entry is protected; the built one goes, not the placeholder,
+    // so key 1's callers and the map keep one and the same component.
+    let map = map(2);
+    let one = map.get_or_build(&1, || {
+        get(&map, 2).set_busy(true);
+        get(&map, 3);
+        Part::named("1")
+    });
+    let kept = map.peek(&1).expect("the key being built stays in the map");
+    assert!(
+        Arc::ptr_eq(&kept.busy, &one.busy),
+        "one component for key 1"
+    );
+    assert!(map.peek(&2).is_none(), "the busy built entry went instead");
+    assert_eq!(map.len(), 2);
+}
+
+#[test]
 fn entries_passed_over_count_as_used_so_the_next_key_looks_further_back() {
     // Twelve entries: the ten oldest busy, the two newest idle. A new key looks
     // at eight of the oldest, finds none idle and evicts the oldest of all.

@@ -105,6 +105,8 @@ pub mod fallback;
 pub mod health;
 pub mod observe;
 pub mod prelude;
+#[cfg(feature = "reqwest-middleware")]
+pub mod reqwest_middleware;
 #[cfg(all(feature = "retry", feature = "bulkhead"))]
 pub mod resilience;
 #[cfg(feature = "http")]
@@ -118,6 +120,8 @@ pub mod tonic;
 
 mod admission;
 mod keyed;
+#[cfg(feature = "reqwest")]
+mod reqwest_impls;
 mod sync;
 mod validate;
 

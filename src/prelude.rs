@@ -40,13 +40,13 @@ pub use crate::bulkhead::{Bulkhead, BulkheadConfig, BulkheadLayer};
 pub use crate::fallback::{FallbackLayer, FallbackOn};
 #[cfg(all(feature = "retry", feature = "bulkhead"))]
 pub use crate::resilience::ResilienceLayer;
-#[cfg(feature = "grpc")]
+#[cfg(all(feature = "grpc", feature = "retry"))]
 pub use crate::retry::GrpcRetry;
 #[cfg(feature = "reqwest")]
 pub use crate::retry::ReqwestClone;
 #[cfg(feature = "retry")]
 pub use crate::retry::{Cloned, NoClone, RetryBudget, RetryConfig, RetryLayer, StandardBackoff};
-#[cfg(feature = "http")]
+#[cfg(all(feature = "http", feature = "retry"))]
 pub use crate::retry::{HttpReplay, HttpRetry};
 #[cfg(feature = "timeout")]
 pub use crate::timeout::{Deadline, TimeoutLayer};

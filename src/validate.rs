@@ -29,6 +29,7 @@ pub(crate) fn positive_duration(
 }
 
 /// `value` if it is at most [`LONGEST_DURATION`] (0 allowed).
+#[cfg_attr(not(any(feature = "retry", feature = "chaos")), allow(dead_code))]
 pub(crate) fn bounded_duration(
     field: &'static str,
     value: Duration,

@@ -52,18 +52,35 @@ impl ErrorKind {
     }
 
     /// Finds the first seawall error in `err` or its `source()` chain.
+    ///
+    /// A `reqwest_middleware::Error::Middleware` (feature
+    /// `reqwest-middleware`) is looked into, though it hides its own error
+    /// from the `source()` chain.
     pub fn of(err: &(dyn StdError + 'static)) -> Self {
-        chain(err).find_map(Self::of_one).unwrap_or(Self::Other)
+        for err in chain(err) {
+            if let Some(kind) = Self::of_one(err) {
+                return kind;
+            }
+            #[cfg(feature = "reqwest-middleware")]
+            if let Some(reqwest_middleware::Error::Middleware(inner)) = err.downcast_ref() {
+                return Self::of(inner.as_ref());
+            }
+        }
+        Self::Other
     }
 
     /// The kind of an error of any type: looked for when it is a [`BoxError`]
     /// (as every seawall layer's error is), `Other` for any other type.
     pub(crate) fn of_any<E: 'static>(err: &E) -> Self {
         let any: &dyn std::any::Any = err;
-        match any.downcast_ref::<BoxError>() {
-            Some(boxed) => Self::of(&**boxed),
-            None => Self::Other,
+        if let Some(boxed) = any.downcast_ref::<BoxError>() {
+            return Self::of(&**boxed);
         }
+        #[cfg(feature = "reqwest-middleware")]
+        if let Some(err) = any.downcast_ref::<reqwest_middleware::Error>() {
+            return Self::of(err);
+        }
+        Self::Other
     }
 
     fn of_one(err: &(dyn StdError + 'static)) -> Option<Self> {

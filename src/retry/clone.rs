@@ -156,38 +156,19 @@ impl<Request> CloneRequest<Request> for NoClone {
     }
 }
 
+/// Copies `reqwest::Request`s with `try_clone`: every request except one
+/// with a streaming body can be retried (feature `reqwest`, reqwest 0.13).
+///
+/// ```
+/// use seawall::retry::{CloneRequest, ReqwestClone};
+///
+/// let url = "http://127.0.0.1/".parse().unwrap();
+/// let request = reqwest::Request::new(reqwest::Method::GET, url);
+/// assert!(ReqwestClone.clone_request(&request).is_some());
+/// ```
 #[cfg(feature = "reqwest")]
-pub use self::reqwest_clone::ReqwestClone;
-
-#[cfg(feature = "reqwest")]
-mod reqwest_clone {
-    use super::CloneRequest;
-
-    /// Copies `reqwest::Request`s with `try_clone`: every request except one
-    /// with a streaming body can be retried.
-    ///
-    /// ```
-    /// use seawall::retry::{CloneRequest, ReqwestClone};
-    ///
-    /// let url = "http://127.0.0.1/".parse().unwrap();
-    /// let request = reqwest::Request::new(reqwest::Method::GET, url);
-    /// assert!(ReqwestClone.clone_request(&request).is_some());
-    /// ```
-    #[derive(Clone, Copy, Debug, Default)]
-    pub struct ReqwestClone;
-
-    impl CloneRequest<reqwest::Request> for ReqwestClone {
-        type Output = reqwest::Request;
-
-        fn prepare(&self, request: reqwest::Request) -> reqwest::Request {
-            request
-        }
-
-        fn clone_request(&self, request: &reqwest::Request) -> Option<reqwest::Request> {
-            request.try_clone()
-        }
-    }
-}
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReqwestClone;
 
 impl fmt::Display for Attempt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

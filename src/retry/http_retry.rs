@@ -3,9 +3,9 @@
 
 use std::time::SystemTime;
 
-use http::{Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 
-use crate::classify::{Classify, HttpStatus, Outcome};
+use crate::classify::{HttpStatus, Outcome, Transience};
 
 use super::policy::{RetryDecision, RetryPolicy};
 use super::pushback::parse_retry_after;
@@ -17,7 +17,9 @@ use super::pushback::parse_retry_after;
 ///   transport error (`Err`). The same classifier in a circuit breaker counts
 ///   the same failures.
 /// - Of those, all are retried but `501 Not Implemented`, which fails the
-///   same way every time.
+///   same way every time, and transport errors that [`Transience`] judges
+///   permanent (a request that could not be built, an answer that could not
+///   be decoded).
 /// - Only idempotent requests by default: `GET`, `HEAD`, `OPTIONS`, `PUT`,
 ///   `DELETE`, `TRACE`, or any request with an `Idempotency-Key` header.
 /// - A valid `Retry-After` replaces the backoff's delay; a malformed one is
@@ -85,14 +87,36 @@ impl HttpRetry {
             && status != StatusCode::NOT_IMPLEMENTED
     }
 
-    /// The decision for a request (`method`, `request_headers`) that failed
-    /// with a response (`status`, `response_headers`), or with an error
-    /// (`None`).
-    fn decide_parts(
+    /// The decision for one attempt of a request (`method`,
+    /// `request_headers`) that ended as `attempt`, for any HTTP client: the
+    /// whole policy, classification included, on plain `http` types.
+    ///
+    /// A success is accepted; so is a failure of a request that is not
+    /// idempotent, a status that fails the same way every time, and a
+    /// [permanent](Transience::Permanent) transport error. A retryable
+    /// response with a valid `Retry-After` is retried after it.
+    ///
+    /// ```
+    /// use http::{HeaderMap, Method, StatusCode};
+    /// use seawall::classify::Transience;
+    /// use seawall::retry::{HttpAttempt, HttpRetry, RetryDecision};
+    ///
+    /// let policy = HttpRetry::default();
+    /// let none = HeaderMap::new();
+    /// let busy = HttpAttempt::Response { status: StatusCode::SERVICE_UNAVAILABLE, headers: &none };
+    /// assert_eq!(policy.decide_attempt(&Method::GET, &none, busy), RetryDecision::Retry);
+    /// assert_eq!(policy.decide_attempt(&Method::POST, &none, busy), RetryDecision::Accept);
+    ///
+    /// let reset = HttpAttempt::Failed(Transience::of_error(&std::io::Error::from(
+    ///     std::io::ErrorKind::ConnectionReset,
+    /// )));
+    /// assert_eq!(policy.decide_attempt(&Method::GET, &none, reset), RetryDecision::Retry);
+    /// ```
+    pub fn decide_attempt(
         &self,
         method: &Method,
-        request_headers: &http::HeaderMap,
-        response: Option<(StatusCode, &http::HeaderMap)>,
+        request_headers: &HeaderMap,
+        attempt: HttpAttempt<'_>,
     ) -> RetryDecision {
         let idempotent = matches!(
             *method,
@@ -106,9 +130,10 @@ impl HttpRetry {
         if !self.any_method && !idempotent {
             return RetryDecision::Accept;
         }
-        match response {
-            None => RetryDecision::Retry,
-            Some((status, headers)) if self.retries(status) => {
+        match attempt {
+            HttpAttempt::Failed(Transience::Transient) => RetryDecision::Retry,
+            HttpAttempt::Failed(Transience::Permanent) => RetryDecision::Accept,
+            HttpAttempt::Response { status, headers } if self.retries(status) => {
                 let pushback = self
                     .honour_retry_after
                     .then(|| headers.get(http::header::RETRY_AFTER))
@@ -119,15 +144,51 @@ impl HttpRetry {
                     None => RetryDecision::Retry,
                 }
             }
-            Some(_) => RetryDecision::Accept,
+            HttpAttempt::Response { .. } => RetryDecision::Accept,
         }
     }
+
+    /// The outcome of a result whose response has `status`, or whose error
+    /// is `err`.
+    pub(crate) fn classify_result<E: 'static>(&self, result: Result<StatusCode, &E>) -> Outcome {
+        self.classifier.outcome_of_result(result)
+    }
+
+    /// The decision for a result whose response is `response` (status and
+    /// headers) or whose error is `err`.
+    pub(crate) fn decide_result<E: 'static>(
+        &self,
+        method: &Method,
+        request_headers: &HeaderMap,
+        result: Result<(StatusCode, &HeaderMap), &E>,
+    ) -> RetryDecision {
+        let attempt = match result {
+            Ok((status, headers)) => HttpAttempt::Response { status, headers },
+            Err(err) => HttpAttempt::Failed(Transience::of_any(err)),
+        };
+        self.decide_attempt(method, request_headers, attempt)
+    }
+}
+
+/// How one attempt of an HTTP request ended, in terms any client can give
+/// ([`HttpRetry::decide_attempt`]).
+#[derive(Clone, Copy, Debug)]
+pub enum HttpAttempt<'a> {
+    /// A response arrived.
+    Response {
+        /// Its status.
+        status: StatusCode,
+        /// Its headers (`Retry-After` is read from them).
+        headers: &'a HeaderMap,
+    },
+    /// No response: a transport error, judged by [`Transience`].
+    Failed(Transience),
 }
 
 impl<B, R, E: 'static> RetryPolicy<http::Request<B>, http::Response<R>, E> for HttpRetry {
     #[inline]
     fn classify(&self, result: &Result<http::Response<R>, E>) -> Outcome {
-        self.classifier.classify(result)
+        self.classify_result(result.as_ref().map(http::Response::status))
     }
 
     fn decide(
@@ -135,27 +196,7 @@ impl<B, R, E: 'static> RetryPolicy<http::Request<B>, http::Response<R>, E> for H
         request: &http::Request<B>,
         failure: &Result<http::Response<R>, E>,
     ) -> RetryDecision {
-        let response = failure.as_ref().ok().map(|r| (r.status(), r.headers()));
-        self.decide_parts(request.method(), request.headers(), response)
-    }
-}
-
-/// The same rules for `reqwest` (feature `reqwest`), whatever the error
-/// type: a bare client's `reqwest::Error`, or the `BoxError` a client
-/// wrapped in seawall's timeout and breaker returns.
-#[cfg(feature = "reqwest")]
-impl<E: 'static> RetryPolicy<reqwest::Request, reqwest::Response, E> for HttpRetry {
-    #[inline]
-    fn classify(&self, result: &Result<reqwest::Response, E>) -> Outcome {
-        self.classifier.classify(result)
-    }
-
-    fn decide(
-        &self,
-        request: &reqwest::Request,
-        failure: &Result<reqwest::Response, E>,
-    ) -> RetryDecision {
-        let response = failure.as_ref().ok().map(|r| (r.status(), r.headers()));
-        self.decide_parts(request.method(), request.headers(), response)
+        let result = failure.as_ref().map(|r| (r.status(), r.headers()));
+        self.decide_result(request.method(), request.headers(), result)
     }
 }

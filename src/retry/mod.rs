@@ -105,7 +105,7 @@ pub use self::event::RetryEvent;
 #[cfg(feature = "grpc")]
 pub use self::grpc_retry::GrpcRetry;
 #[cfg(feature = "http")]
-pub use self::http_retry::HttpRetry;
+pub use self::http_retry::{HttpAttempt, HttpRetry};
 pub use self::layer::RetryLayer;
 pub use self::policy::{RetryDecision, RetryOnError, RetryOnFailure, RetryPolicy};
 #[cfg(feature = "http")]

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use crate::breaker::error::BreakerOpen;
 use crate::error::BoxError;
+use crate::retry::error::BudgetExhausted;
+use crate::timeout::error::Elapsed;
 
 /// What the caller gets for an error out of seawall's stack: the chain's
 /// own error as it was, reqwest's as `Error::Reqwest`, seawall's as
@@ -13,9 +15,28 @@ pub(super) fn into_middleware_error(err: BoxError) -> reqwest_middleware::Error 
         Ok(err) => return *err,
         Err(err) => err,
     };
-    match err.downcast::<reqwest::Error>() {
-        Ok(err) => reqwest_middleware::Error::Reqwest(*err),
-        Err(err) => reqwest_middleware::Error::Middleware(anyhow::Error::from_boxed(err)),
+    let err = match err.downcast::<reqwest::Error>() {
+        Ok(err) => return reqwest_middleware::Error::Reqwest(*err),
+        Err(err) => err,
+    };
+    reqwest_middleware::Error::Middleware(seawall_error_as_anyhow(err))
+}
+
+/// seawall's errors, moved into `anyhow::Error` as their own types so that
+/// `downcast_ref` and [`ErrorKind::of`](crate::ErrorKind::of) find them
+/// (`anyhow::Error::from_boxed` would hide them behind a wrapper).
+fn seawall_error_as_anyhow(err: BoxError) -> anyhow::Error {
+    let err = match err.downcast::<BreakerOpen>() {
+        Ok(open) => return anyhow::Error::new(*open),
+        Err(err) => err,
+    };
+    let err = match err.downcast::<Elapsed>() {
+        Ok(elapsed) => return anyhow::Error::new(*elapsed),
+        Err(err) => err,
+    };
+    match err.downcast::<BudgetExhausted>() {
+        Ok(exhausted) => anyhow::Error::new(*exhausted),
+        Err(err) => anyhow::Error::from_boxed(err),
     }
 }
 

@@ -28,36 +28,32 @@ async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what} took longer than 10 s"))
 }
 
+/// How a test server answers its n-th request (from 0): a status and a
+/// `Retry-After`.
+type Answer = fn(u32) -> (StatusCode, &'static str);
+/// A test server's request count and answers.
+type Script = (Arc<AtomicU32>, Answer);
+
 /// A server whose `/` answers with `answer(n)` for its n-th request (from 0),
 /// and the count of requests it received.
-async fn server(answer: fn(u32) -> (StatusCode, &'static str)) -> (SocketAddr, Arc<AtomicU32>) {
+async fn server(answer: Answer) -> (SocketAddr, Arc<AtomicU32>) {
     let hits = Arc::new(AtomicU32::new(0));
     let app = Router::new()
         .route(
             "/",
-            any(
-                |State((hits, answer)): State<(
-                    Arc<AtomicU32>,
-                    fn(u32) -> (StatusCode, &'static str),
-                )>| async move {
-                    let n = hits.fetch_add(1, Ordering::SeqCst);
-                    let (status, retry_after) = answer(n);
-                    (status, [("retry-after", retry_after)])
-                },
-            ),
+            any(|State((hits, answer)): State<Script>| async move {
+                let n = hits.fetch_add(1, Ordering::SeqCst);
+                let (status, retry_after) = answer(n);
+                (status, [("retry-after", retry_after)])
+            }),
         )
         .route(
             "/slow",
-            get(
-                |State((hits, _)): State<(
-                    Arc<AtomicU32>,
-                    fn(u32) -> (StatusCode, &'static str),
-                )>| async move {
-                    hits.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                    "late"
-                },
-            ),
+            get(|State((hits, _)): State<Script>| async move {
+                hits.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
         )
         .with_state((hits.clone(), answer));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

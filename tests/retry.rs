@@ -728,9 +728,8 @@ fn a_ratio_budget_floor_allows_retries_without_traffic() {
 async fn a_token_bucket_stops_retries_under_failure_and_refills_under_success() {
     let budget = RetryBudget::token_bucket(10, 1.0).unwrap();
     let inner = Scripted::new(
-        std::iter::repeat(Err("down"))
-            .take(20)
-            .chain(std::iter::repeat(Ok(1)).take(20))
+        std::iter::repeat_n(Err("down"), 20)
+            .chain(std::iter::repeat_n(Ok(1), 20))
             .collect(),
     );
     let mut service = RetryLayer::new(
@@ -1014,7 +1013,7 @@ mod http_retry {
                 let mut body = std::pin::pin!(request.into_body());
                 let mut read = Vec::new();
                 let mut frames = 0;
-                while this.read_frames.map_or(true, |n| frames < n) {
+                while this.read_frames.is_none_or(|n| frames < n) {
                     match body.frame().await {
                         Some(frame) => {
                             if let Ok(mut data) = frame.map_err(Into::into)?.into_data() {

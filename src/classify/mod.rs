@@ -68,6 +68,11 @@ pub enum Outcome {
 /// }
 /// assert_eq!(Slow.classify(&Ok(5_000)), Outcome::Failure);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot classify a `Result<{Res}, {E}>`",
+    label = "this does not implement `Classify<{Res}, {E}>`",
+    note = "`FailOnError` classifies any result; `HttpStatus` an `http::Response` or `reqwest::Response` (features `http`, `reqwest`); `GrpcStatus` a gRPC response (feature `grpc`); or a closure `Fn(&Result<{Res}, {E}>) -> Outcome`"
+)]
 pub trait Classify<Res, E> {
     /// The outcome of a call that ended with `result`.
     fn classify(&self, result: &Result<Res, E>) -> Outcome;

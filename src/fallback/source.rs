@@ -63,6 +63,11 @@ use super::source_future::{BackupFuture, FnFuture};
 /// # Ok(())
 /// # }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot answer a `{Request}` in place of the service",
+    label = "this does not implement `Fallback<{Request}>`",
+    note = "`FallbackLayer::value(v)` needs a `Clone` response; `FallbackLayer::with_fn(f)` builds one per call; `FallbackLayer::service(s)` asks a backup service"
+)]
 pub trait Fallback<Request> {
     /// The answer: the inner service's response type.
     type Response;

@@ -72,6 +72,12 @@ impl Attempt {
 /// let request = Cloned.prepare(String::from("GET /"));
 /// assert_eq!(Cloned.clone_request(&request).as_deref(), Some("GET /"));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot copy a `{Request}` for a retry",
+    label = "this does not implement `CloneRequest<{Request}>`",
+    note = "choose the request copying with `.with_request_clone(..)` (preset) or `.with_clone(..)` (retry layer):",
+    note = "`Cloned` for requests that are `Clone`; `HttpReplay::new(limit)` for `http::Request<B>` (feature `http`); `ReqwestClone` for `reqwest::Request` (feature `reqwest`); `NoClone` to send every request once"
+)]
 pub trait CloneRequest<Request> {
     /// The request the inner service receives.
     type Output;

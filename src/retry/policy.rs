@@ -101,6 +101,12 @@ pub enum RetryDecision {
 /// assert_eq!(RetrySafeJobs.classify(&failed), Outcome::Failure);
 /// assert_eq!(RetrySafeJobs.decide(&Job { safe_to_repeat: false }, &failed), RetryDecision::Accept);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot decide retries of `{Request}` answered with `Result<{Response}, {Error}>`",
+    label = "this does not implement `RetryPolicy<{Request}, {Response}, {Error}>`",
+    note = "choose the retry policy with `.with_retry_policy(..)` (preset) or `.with_policy(..)` (retry layer):",
+    note = "`RetryOnError` retries every `Err`; `RetryOnFailure::new(classifier)` what a classifier calls a failure; `HttpRetry` for `http` and `reqwest` requests (feature `http`); `GrpcRetry` for gRPC (feature `grpc`)"
+)]
 pub trait RetryPolicy<Request, Response, Error> {
     /// Whether the attempt failed, said nothing, or succeeded: usually what a
     /// [`Classify`] says.

@@ -73,7 +73,7 @@ async fn rollout(name: &'static str, fail_every: u64) -> Result<(), seawall::Box
         let n = served.fetch_add(1, Ordering::Relaxed);
         async move {
             tokio::time::sleep(Duration::from_millis(4)).await;
-            if fail_every != 0 && n % fail_every == 0 {
+            if fail_every != 0 && n.is_multiple_of(fail_every) {
                 Err("candidate failed")
             } else {
                 Ok("v2")

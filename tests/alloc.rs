@@ -104,7 +104,7 @@ fn configs() -> Vec<(&'static str, BreakerConfigBuilder)> {
 /// One call in ten fails: well below the threshold, with failures both in and
 /// out of the window's ring.
 fn outcome(i: u32) -> Outcome {
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         Outcome::Failure
     } else {
         Outcome::Success

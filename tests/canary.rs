@@ -213,7 +213,7 @@ async fn five_points_more_errors_roll_back_within_one_analysis_interval() {
 
 /// The first candidate call fails, then one in a hundred: as the stable side.
 fn first_of_each_hundred(n: u64) -> bool {
-    n % 100 == 0
+    n.is_multiple_of(100)
 }
 
 #[tokio::test(start_paused = true)]

@@ -134,7 +134,7 @@ impl Service<u64> for Dependency {
 
     fn call(&mut self, request: u64) -> Self::Future {
         self.calls += 1;
-        if self.fail_every != 0 && self.calls % self.fail_every == 0 {
+        if self.fail_every != 0 && self.calls.is_multiple_of(self.fail_every) {
             ready(Err(Failed(request)))
         } else {
             ready(Ok(request))

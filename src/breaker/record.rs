@@ -128,7 +128,7 @@ impl BreakerCore {
     fn count_fast_success(&self, stripe: usize, now: u64) -> SuccessRecorded {
         let recorded = self.window.record_success(stripe, now);
         self.clear_failure_run();
-        if recorded.stripe_total % SUCCESS_PUBLISH_EVERY == 0 {
+        if recorded.stripe_total.is_multiple_of(SUCCESS_PUBLISH_EVERY) {
             self.publish_successes();
         }
         recorded

@@ -70,11 +70,12 @@
 //! | `bulkhead` | yes | [`bulkhead`] |
 //! | `fallback` | yes | [`fallback`] |
 //! | `canary` | no | [`canary`] |
-//! | `http` | no | [`classify::HttpStatus`], [`fallback::HttpMark`], the HTTP retry policy and replay body |
+//! | `http` | no | [`classify::HttpStatus`], [`fallback::HttpMark`], the HTTP retry policy and replay body, hyper's errors judged by [`classify::Transience`] |
 //! | `grpc` | no | [`classify::GrpcStatus`], the gRPC retry policy |
-//! | `reqwest` | no | retrying `reqwest::Request`s through `try_clone` |
+//! | `reqwest` | no | reqwest 0.13: its responses classified, its errors judged, its requests retried through `try_clone` |
+//! | `reqwest-middleware` | no | [`reqwest_middleware::ResilienceMiddleware`]: retry, breaker and timeout in a `ClientWithMiddleware` (reqwest-middleware 0.5) |
 //! | `health` | no | [`health`]: the registry, the in-flight layer and the HTTP endpoints |
-//! | `tonic` | no | [`tonic::ErrorResponseLayer`] and [`tonic::status_of`]: seawall errors as gRPC statuses; `health::grpc`: the tonic-health bridge |
+//! | `tonic` | no | (implies `grpc`) [`tonic::ErrorResponseLayer`] and [`tonic::status_of`]: seawall errors as gRPC statuses; `health::grpc`: the tonic-health bridge |
 //! | `axum` | no | [`axum::ErrorResponseLayer`]: seawall errors as `503`/`504`/`500` responses |
 //! | `chaos` | no | [`chaos`]: seeded fault injection (errors, responses, latency), switchable at run time |
 //! | `quanta` | no | [`clock::Clock::quanta`], a cheaper clock for slow-call detection |

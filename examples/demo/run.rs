@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 use seawall::breaker::{Breaker, BreakerConfig, BreakerEvent, OpenWait, State};
-use seawall::classify::{Classify, Outcome};
+use seawall::classify::{Classify, FailOnError, Outcome};
 use seawall::fallback::{FallbackLayer, FallbackOn};
 use seawall::resilience::ResilienceLayer;
 use seawall::retry::{ReqwestClone, RetryConfig, RetryEvent, RetryOnFailure, StandardBackoff};
@@ -81,15 +81,17 @@ impl Service<reqwest::Request> for CountingClient {
 }
 
 /// A 5xx or a failed request is the upstream failing: the breaker counts it,
-/// and the retry (through `RetryOnFailure`) retries it.
+/// and the retry (through `RetryOnFailure`) retries it. A full bulkhead is
+/// this process's own overload, not the upstream's: `FailOnError` ignores it.
 #[derive(Clone, Copy)]
 struct UpstreamFailed;
 
 impl Classify<reqwest::Response, BoxError> for UpstreamFailed {
     fn classify(&self, result: &Result<reqwest::Response, BoxError>) -> Outcome {
         match result {
-            Ok(response) if !response.status().is_server_error() => Outcome::Success,
-            _ => Outcome::Failure,
+            Ok(response) if response.status().is_server_error() => Outcome::Failure,
+            Ok(_) => Outcome::Success,
+            Err(_) => FailOnError.classify(result),
         }
     }
 }

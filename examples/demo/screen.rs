@@ -82,15 +82,16 @@ fn columns_from(value: Option<&str>) -> Option<usize> {
 /// Where the demo prints.
 pub struct Screen {
     terminal: bool,
-    /// The status line on display (on a terminal), to redraw after an event.
-    status: Mutex<String>,
+    /// The status on display (on a terminal), to redraw after an event at
+    /// the width the terminal has then.
+    status: Mutex<Vec<Segment>>,
 }
 
 impl Screen {
     pub fn new() -> Self {
         Self {
             terminal: std::io::stdout().is_terminal(),
-            status: Mutex::new(String::new()),
+            status: Mutex::new(Vec::new()),
         }
     }
 
@@ -105,7 +106,7 @@ impl Screen {
         if self.terminal {
             let line = fit(segments, terminal_width().saturating_sub(1));
             let _ = write!(out, "\r\x1b[2K{line}");
-            *self.status.lock().unwrap() = line;
+            *self.status.lock().unwrap() = segments.to_vec();
         } else {
             let _ = writeln!(out, "{}", fit(segments, usize::MAX));
         }
@@ -116,7 +117,10 @@ impl Screen {
     pub fn event(&self, line: &str) {
         let mut out = std::io::stdout().lock();
         if self.terminal {
-            let status = self.status.lock().unwrap();
+            let status = fit(
+                &self.status.lock().unwrap(),
+                terminal_width().saturating_sub(1),
+            );
             let _ = write!(out, "\r\x1b[2K{line}\n{status}");
         } else {
             let _ = writeln!(out, "{line}");

@@ -179,7 +179,7 @@ impl<F: ?Sized + 'static> Listeners<F> {
         let mut next = self.head.get();
         while let Some(node) = next {
             let listener = &*node.listener;
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(listener)));
+            contain_panic(|| call(listener));
             next = node.next.get();
         }
     }
@@ -195,6 +195,38 @@ impl<F: ?Sized + 'static> Listeners<F> {
         count
     }
 }
+
+/// Runs `report`, an observer's code (a listener, a `tracing` subscriber),
+/// catching a panic in it: a bug in an observer must never fail the call
+/// being observed. Free when nothing panics; with `panic = "abort"` nothing
+/// can be caught.
+#[inline]
+pub(crate) fn contain_panic(report: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(report));
+}
+
+/// Emits one `tracing` event with `target`, at a `level` chosen at run time
+/// (`WARN`, `INFO` or `DEBUG`; tracing fixes each call site's level, so this
+/// expands to one call site per level), a subscriber's panic contained.
+/// Every layer's `trace.rs` emits through it; the events are listed in the
+/// module docs.
+#[cfg(feature = "tracing")]
+macro_rules! trace_event {
+    ($target:expr, $level:expr, $($fields_and_message:tt)+) => {{
+        let level: ::tracing::Level = $level;
+        $crate::observe::contain_panic(|| {
+            if level == ::tracing::Level::WARN {
+                ::tracing::event!(target: $target, ::tracing::Level::WARN, $($fields_and_message)+)
+            } else if level == ::tracing::Level::INFO {
+                ::tracing::event!(target: $target, ::tracing::Level::INFO, $($fields_and_message)+)
+            } else {
+                ::tracing::event!(target: $target, ::tracing::Level::DEBUG, $($fields_and_message)+)
+            }
+        })
+    }};
+}
+#[cfg(feature = "tracing")]
+pub(crate) use trace_event;
 
 impl<F: ?Sized + 'static> Default for Listeners<F> {
     fn default() -> Self {

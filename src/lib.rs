@@ -79,6 +79,7 @@
 //! | `axum` | no | [`axum::ErrorResponseLayer`]: seawall errors as `503`/`504`/`500` responses |
 //! | `chaos` | no | [`chaos`]: seeded fault injection (errors, responses, latency), switchable at run time |
 //! | `quanta` | no | [`clock::Clock::quanta`], a cheaper clock for slow-call detection |
+//! | `tracing` | no | `tracing` events from every layer and optional retry attempt spans (listed in [`observe`](observe#tracing)) |
 //! | `full` | no | everything |
 //!
 //! [tower]: https://docs.rs/tower

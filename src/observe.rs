@@ -1,4 +1,5 @@
-//! What seawall tells the outside world: metric names and events.
+//! What seawall tells the outside world: metric names, events and (feature
+//! `tracing`) `tracing` events.
 //!
 //! # Metrics
 //!
@@ -65,6 +66,64 @@
 //! With no listener registered, none is built and the success path does not
 //! look for one; with listeners, notifying them takes no lock. A listener that
 //! panics is caught; the layer carries on.
+//!
+//! # Tracing
+//!
+//! With the `tracing` feature, each layer also reports as [`tracing`] events,
+//! where it counts the same thing in its metrics and whether or not anyone
+//! listens with `on_event`. Each layer has a fixed target, so a filter like
+//! `seawall=info` or `seawall::retry=debug` picks them. Fields follow the
+//! OpenTelemetry semantic conventions where one exists (`error.type`,
+//! `http.request.resend_count`); the rest are under `seawall.<layer>.`.
+//! Durations are in seconds (`f64`, as in the metrics), and a field whose
+//! value is unknown is left out.
+//!
+//! | target | level | message | fields | when |
+//! |---|---|---|---|---|
+//! | `seawall::breaker` | `WARN` into open or forced open, `INFO` otherwise | `circuit breaker changed state` | `seawall.breaker.name`, `seawall.breaker.state.from`, `seawall.breaker.state.to` (a [`State`](crate::breaker::State) name) | every transition, once, by the thread that made it |
+//! | `seawall::breaker` | `INFO` | `circuit breaker rejected a call` | `seawall.breaker.name`, `seawall.breaker.state` (the state that refused), `seawall.breaker.retry_after_seconds` (when known), `error.type` = `breaker_open` | every call refused |
+//! | `seawall::bulkhead` | `INFO` | `bulkhead rejected a call` | `seawall.bulkhead.name`, `error.type` = `bulkhead_full` | every call refused (full, queue full, or wait ran out) |
+//! | `seawall::bulkhead` | `DEBUG` | `bulkhead wait ended` | `seawall.bulkhead.name`, `seawall.bulkhead.wait_seconds`, `seawall.bulkhead.acquired` | every caller that queued for a slot, got one or not |
+//! | `seawall::retry` | `DEBUG` | `retry scheduled` | `seawall.retry.name`, `http.request.resend_count` (the retry's number: 1 for the first), `seawall.retry.delay_seconds`, `seawall.retry.reason` (`error`, `response`), `seawall.retry.pushback` (whether the server chose the delay), `error.type` (the [`ErrorKind`](crate::ErrorKind) name of a retried error; none for a response) | every retry |
+//! | `seawall::retry` | `INFO` | `retry budget refused a retry` | `seawall.retry.name`, `seawall.retry.attempts`, `error.type` = `budget_exhausted` | every retry the budget refused |
+//! | `seawall::retry` | `INFO` | `retry gave up` | `seawall.retry.name`, `seawall.retry.attempts`, `seawall.retry.give_up.reason` (`max_attempts`, `deadline`, `not_replayable`, `pushback`), `error.type` (as above) | every request that failed in a retryable way and was not retried further |
+//! | `seawall::fallback` | `INFO` | `fallback answered` | `seawall.fallback.name`, `error.type` (what it covered: an `ErrorKind` name or `response`) | every degraded answer |
+//! | `seawall::fallback` | `WARN` | `fallback failed` | `seawall.fallback.name`, `error.type` (as above) | every fallback that failed itself |
+//! | `seawall::chaos` | `DEBUG` | `chaos injected a fault` | `seawall.chaos.name`, `seawall.chaos.fault` (a [`FaultKind`](crate::chaos::FaultKind) name) | every fault injected (feature `chaos`) |
+//! | `seawall::canary` | `WARN` for a roll-back, `INFO` otherwise | `canary decided` | `seawall.canary.name`, `seawall.canary.decision`, `seawall.canary.reason`, `seawall.canary.weight.from` and `.to` (0 to 1), `seawall.canary.phase`, `seawall.canary.step`, `seawall.canary.step.elapsed_seconds`, `seawall.canary.percentile`, and for `stable` and `candidate`: `seawall.canary.<side>.calls`, `.failures`, `.failure_rate`, `.latency_seconds` | every decision (feature `canary`) |
+//!
+//! The levels follow one rule: a change of state an operator should see
+//! (a breaker opening, a rollout rolled back, a recovery that failed) is
+//! `WARN`; what happens to one request while the layer does its job (a
+//! refusal, a give-up, a degraded answer) is `INFO`, so a `WARN` filter shows
+//! an outage's turning points and not each of its calls; retries, waits and
+//! injected faults, routine by design, are `DEBUG`.
+//!
+//! Nothing is emitted for a call that succeeds: the events sit beside the
+//! metrics the layers count off the success path, and a `tracing` event whose
+//! level or target no subscriber wants costs a check of tracing's cached
+//! interest. Every event is emitted, none sampled: a flood of refusals is a
+//! flood of events, for the subscriber's filter to thin out; a breaker or a
+//! bulkhead allocates nothing to emit one.
+//!
+//! [`RetryConfigBuilder::attempt_spans`](crate::retry::RetryConfigBuilder::attempt_spans)
+//! adds a span per attempt (`retry attempt`, target `seawall::retry`, `INFO`,
+//! with `seawall.retry.name`, `seawall.retry.attempt` and, on a resend,
+//! `http.request.resend_count`): off by default, it is the one `tracing` cost a
+//! successful call can be asked to pay.
+//!
+//! A subscriber that panics in `event` (or while making an attempt span) is
+//! caught like a listener, and the layer carries on; one that panics while an
+//! attempt span is entered or exited is not, and the panic reaches whoever
+//! polls the response future. With `panic = "abort"`, nothing is caught.
+//!
+//! HTTP and gRPC status codes (`http.response.status_code`,
+//! `rpc.grpc.status_code`) are not among the fields: the layers are generic
+//! over the response, and the response a retry or fallback judged a failure is
+//! reported as `seawall.retry.reason` = `response` or `error.type` =
+//! `response`.
+//!
+//! [`tracing`]: https://docs.rs/tracing
 
 use crate::sync::OnceSlot;
 
@@ -179,7 +238,7 @@ impl<F: ?Sized + 'static> Listeners<F> {
         let mut next = self.head.get();
         while let Some(node) = next {
             let listener = &*node.listener;
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(listener)));
+            contain_panic(|| call(listener));
             next = node.next.get();
         }
     }
@@ -195,6 +254,38 @@ impl<F: ?Sized + 'static> Listeners<F> {
         count
     }
 }
+
+/// Runs `report`, an observer's code (a listener, a `tracing` subscriber),
+/// catching a panic in it: a bug in an observer must never fail the call
+/// being observed. Free when nothing panics; with `panic = "abort"` nothing
+/// can be caught.
+#[inline]
+pub(crate) fn contain_panic(report: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(report));
+}
+
+/// Emits one `tracing` event with `target`, at a `level` chosen at run time
+/// (`WARN`, `INFO` or `DEBUG`; tracing fixes each call site's level, so this
+/// expands to one call site per level), a subscriber's panic contained.
+/// Every layer's `trace.rs` emits through it; the events are listed in the
+/// module docs.
+#[cfg(feature = "tracing")]
+macro_rules! trace_event {
+    ($target:expr, $level:expr, $($fields_and_message:tt)+) => {{
+        let level: ::tracing::Level = $level;
+        $crate::observe::contain_panic(|| {
+            if level == ::tracing::Level::WARN {
+                ::tracing::event!(target: $target, ::tracing::Level::WARN, $($fields_and_message)+)
+            } else if level == ::tracing::Level::INFO {
+                ::tracing::event!(target: $target, ::tracing::Level::INFO, $($fields_and_message)+)
+            } else {
+                ::tracing::event!(target: $target, ::tracing::Level::DEBUG, $($fields_and_message)+)
+            }
+        })
+    }};
+}
+#[cfg(feature = "tracing")]
+pub(crate) use trace_event;
 
 impl<F: ?Sized + 'static> Default for Listeners<F> {
     fn default() -> Self {

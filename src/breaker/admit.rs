@@ -178,6 +178,8 @@ impl BreakerCore {
         self.rejections.fetch_add(1, Ordering::Relaxed);
         self.metrics.rejections.increment(1);
         let retry_after = retry_after_nanos.map(Duration::from_nanos);
+        #[cfg(feature = "tracing")]
+        super::trace::rejected(self.config.name(), word.state(), retry_after);
         if word.listening() {
             self.emit(&BreakerEvent::Rejected {
                 name: self.config.name(),

@@ -123,6 +123,8 @@ mod record;
 mod service;
 mod state;
 mod state_word;
+#[cfg(feature = "tracing")]
+mod trace;
 mod transition;
 mod window;
 

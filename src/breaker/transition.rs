@@ -153,6 +153,8 @@ impl BreakerCore {
                 "to" => to.as_str(),
             )
             .increment(1);
+            #[cfg(feature = "tracing")]
+            super::trace::transition(self.config.name(), from, to);
             let listening = next.listening();
             let watched = !self.transition_listeners.is_empty();
             if listening || watched {

@@ -73,6 +73,8 @@ mod loom_tests;
 mod permit;
 mod service;
 mod slots;
+#[cfg(feature = "tracing")]
+mod trace;
 
 pub use self::config::{BulkheadConfig, BulkheadConfigBuilder};
 pub use self::event::BulkheadEvent;

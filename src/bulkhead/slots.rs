@@ -283,6 +283,8 @@ impl BulkheadCore {
         // Relaxed: a plain counter.
         self.rejected.fetch_add(1, Ordering::Relaxed);
         self.metrics.rejections.increment(1);
+        #[cfg(feature = "tracing")]
+        super::trace::rejected(self.config.name());
         if !self.listeners.is_empty() {
             let event = BulkheadEvent::Rejected {
                 name: self.config.name(),
@@ -294,6 +296,8 @@ impl BulkheadCore {
     /// Records how long a queued caller waited and whether it got a slot.
     pub(crate) fn record_wait(&self, waited: Duration, acquired: bool) {
         self.metrics.wait.record(waited.as_secs_f64());
+        #[cfg(feature = "tracing")]
+        super::trace::waited(self.config.name(), waited, acquired);
         if !self.listeners.is_empty() {
             let event = BulkheadEvent::Waited {
                 name: self.config.name(),

@@ -346,6 +346,15 @@ impl CanaryCore {
     fn announce(&self, made: Option<DecisionMade>) {
         let Some(made) = made else { return };
         self.metrics.count(made.decision);
+        #[cfg(feature = "tracing")]
+        super::trace::decided(
+            self.config.name(),
+            made.decision,
+            made.reason,
+            (made.from.weight(), made.to.weight()),
+            made.to.phase(),
+            &made.analysis,
+        );
         if self.listeners.is_empty() {
             return;
         }

@@ -131,6 +131,8 @@ mod routing;
 mod service;
 mod state;
 mod stats;
+#[cfg(feature = "tracing")]
+mod trace;
 mod watch;
 
 #[cfg(feature = "health")]

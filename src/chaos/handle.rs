@@ -269,6 +269,8 @@ impl<Res> Chaos<Res> {
         };
         // Listeners, like the fault's closures later, run outside the lock: they may
         // call `set_faults` or `on_event`.
+        #[cfg(feature = "tracing")]
+        super::trace::injected(&self.shared.name, kind);
         let listeners = &self.shared.listeners;
         if !listeners.is_empty() {
             let event = ChaosEvent::Injected {

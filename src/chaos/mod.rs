@@ -110,6 +110,8 @@ mod handle;
 mod layer;
 mod rng;
 mod service;
+#[cfg(feature = "tracing")]
+mod trace;
 
 pub use self::config::{ChaosConfig, ChaosConfigBuilder};
 pub use self::event::ChaosEvent;

@@ -43,6 +43,8 @@ impl<B, C, M> FallbackCore<B, C, M> {
     {
         metrics::counter!(observe::FALLBACK_TAKEN_TOTAL, "name" => self.name.to_string(), "cause" => cause.as_str())
             .increment(1);
+        #[cfg(feature = "tracing")]
+        super::trace::taken(&self.name, cause);
         self.notify(FallbackEvent::Taken {
             name: &self.name,
             cause,
@@ -55,6 +57,8 @@ impl<B, C, M> FallbackCore<B, C, M> {
     pub(super) fn failed(&self, cause: Cause) {
         metrics::counter!(observe::FALLBACK_FAILED_TOTAL, "name" => self.name.to_string(), "cause" => cause.as_str())
             .increment(1);
+        #[cfg(feature = "tracing")]
+        super::trace::failed(&self.name, cause);
         self.notify(FallbackEvent::Failed {
             name: &self.name,
             cause,

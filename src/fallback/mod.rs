@@ -82,6 +82,8 @@ mod on;
 mod service;
 mod source;
 mod source_future;
+#[cfg(feature = "tracing")]
+mod trace;
 
 pub use self::error::SharedError;
 pub use self::event::FallbackEvent;

@@ -59,6 +59,9 @@ pub struct RetryConfig {
     pub(crate) seed: u64,
     /// Shared by the config's clones, and so by every service of a layer.
     pub(crate) listeners: Arc<RetryListeners>,
+    /// Whether each attempt runs in a `tracing` span of its own.
+    #[cfg(feature = "tracing")]
+    pub(crate) attempt_spans: bool,
 }
 
 impl RetryConfig {
@@ -109,13 +112,16 @@ impl Default for RetryConfig {
                 .build_hasher()
                 .finish(),
             listeners: Arc::new(RetryListeners::new()),
+            #[cfg(feature = "tracing")]
+            attempt_spans: false,
         }
     }
 }
 
 impl fmt::Debug for RetryConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RetryConfig")
+        let mut debug = f.debug_struct("RetryConfig");
+        debug
             .field("name", &self.name)
             .field("max_attempts", &self.max_attempts)
             .field("budget", &self.budget)
@@ -124,8 +130,10 @@ impl fmt::Debug for RetryConfig {
             .field("max_pushback", &self.max_pushback)
             .field("retry_rejections", &self.retry_rejections)
             .field("seed", &self.seed)
-            .field("listeners", &self.listeners.len())
-            .finish_non_exhaustive()
+            .field("listeners", &self.listeners.len());
+        #[cfg(feature = "tracing")]
+        debug.field("attempt_spans", &self.attempt_spans);
+        debug.finish_non_exhaustive()
     }
 }
 
@@ -241,6 +249,32 @@ impl RetryConfigBuilder {
         F: Fn(&RetryEvent<'_>) + Send + Sync + 'static,
     {
         self.config.listeners.add(Box::new(listener));
+        self
+    }
+
+    /// Runs each attempt (the first included) in a `tracing` span of its
+    /// own, `retry attempt` at `INFO` with target `seawall::retry`, carrying
+    /// `seawall.retry.name`, `seawall.retry.attempt` (1 for the first) and,
+    /// on a resend, `http.request.resend_count`. Events of the layers inside
+    /// (a timeout, the breaker recording the attempt) then nest under their
+    /// attempt. The span is entered whenever the attempt's response future is
+    /// polled; it is made after the attempt is called, so what an inner layer
+    /// reports from `poll_ready` (a rejection) falls outside it.
+    ///
+    /// Off by default: each span costs the subscriber's work, on every call.
+    /// Off, it costs a request one predictable branch.
+    ///
+    /// ```
+    /// use seawall::retry::RetryConfig;
+    ///
+    /// let config = RetryConfig::builder().name("inventory").attempt_spans(true).build()?;
+    /// # drop(config);
+    /// # Ok::<(), seawall::ConfigError>(())
+    /// ```
+    #[cfg(feature = "tracing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+    pub fn attempt_spans(mut self, on: bool) -> Self {
+        self.config.attempt_spans = on;
         self
     }
 

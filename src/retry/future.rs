@@ -50,10 +50,21 @@ pin_project! {
     }
 }
 
+/// The span an attempt runs in (see `RetryConfigBuilder::attempt_spans`), boxed
+/// so that it adds one pointer to the future. Without the `tracing` feature
+/// there is none: the state holding one cannot be made. (`pin_project!` keeps
+/// no `#[cfg]` on a variant, hence a type instead.)
+#[cfg(feature = "tracing")]
+type AttemptSpan = Box<tracing::Span>;
+#[cfg(not(feature = "tracing"))]
+type AttemptSpan = std::convert::Infallible;
+
 pin_project! {
     #[project = StateProj]
     enum State<F> {
         Called { #[pin] future: F },
+        // An attempt run in its own span (`RetryConfigBuilder::attempt_spans`).
+        CalledInSpan { #[pin] future: F, span: AttemptSpan },
         // Boxed: only requests that retry pay for a timer.
         Waiting { sleep: Pin<Box<Sleep>> },
         Readying,
@@ -74,6 +85,22 @@ where
             retry_state,
         }
     }
+
+    /// As [`new`](Self::new), the first attempt running in `span`.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn in_span(
+        first: S::Future,
+        retry_state: MaybeRetryState<S, C::Output, P, C>,
+        span: Box<tracing::Span>,
+    ) -> Self {
+        Self {
+            state: State::CalledInSpan {
+                future: first,
+                span,
+            },
+            retry_state,
+        }
+    }
 }
 
 impl<S, Request, P, C> Future for ResponseFuture<S, Request, P, C>
@@ -88,27 +115,19 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
-            match this.state.as_mut().project() {
-                StateProj::Called { future } => {
-                    let result = ready!(future.poll(cx));
-                    let Some(retry) = this.retry_state.as_mut() else {
-                        this.state.set(State::Done);
-                        return Poll::Ready(result.map_err(Into::into));
-                    };
-                    match retry.after_attempt::<Request, _, _>(result) {
-                        Err(done) => {
-                            this.state.set(State::Done);
-                            return Poll::Ready(done);
-                        }
-                        Ok(delay) if delay.is_zero() => this.state.set(State::Readying),
-                        Ok(delay) => this.state.set(State::Waiting {
-                            sleep: Box::pin(tokio::time::sleep(delay)),
-                        }),
-                    }
+            let result = match this.state.as_mut().project() {
+                StateProj::Called { future } => ready!(future.poll(cx)),
+                StateProj::CalledInSpan { future, span } => {
+                    #[cfg(feature = "tracing")]
+                    let _entered = span.enter();
+                    #[cfg(not(feature = "tracing"))]
+                    let _ = span;
+                    ready!(future.poll(cx))
                 }
                 StateProj::Waiting { sleep } => {
                     ready!(sleep.as_mut().poll(cx));
                     this.state.set(State::Readying);
+                    continue;
                 }
                 StateProj::Readying => {
                     let retry = this
@@ -116,14 +135,37 @@ where
                         .as_mut()
                         .expect("only a request that can be retried waits for a retry");
                     match ready!(retry.poll_send::<Request>(cx)) {
-                        Ok(future) => this.state.set(State::Called { future }),
+                        Ok(future) => {
+                            #[cfg(feature = "tracing")]
+                            if let Some(span) = retry.attempt_span() {
+                                this.state.set(State::CalledInSpan { future, span });
+                                continue;
+                            }
+                            this.state.set(State::Called { future });
+                        }
                         Err(err) => {
                             this.state.set(State::Done);
                             return Poll::Ready(Err(err.into()));
                         }
                     }
+                    continue;
                 }
                 StateProj::Done => panic!("retry future polled after completion"),
+            };
+            // An attempt ended.
+            let Some(retry) = this.retry_state.as_mut() else {
+                this.state.set(State::Done);
+                return Poll::Ready(result.map_err(Into::into));
+            };
+            match retry.after_attempt::<Request, _, _>(result) {
+                Err(done) => {
+                    this.state.set(State::Done);
+                    return Poll::Ready(done);
+                }
+                Ok(delay) if delay.is_zero() => this.state.set(State::Readying),
+                Ok(delay) => this.state.set(State::Waiting {
+                    sleep: Box::pin(tokio::time::sleep(delay)),
+                }),
             }
         }
     }

@@ -94,6 +94,8 @@ mod replay;
 mod retry_state;
 mod service;
 mod shared;
+#[cfg(feature = "tracing")]
+mod trace;
 
 pub use self::backoff::{backoff_fn, Backoff, BackoffFn, Jitter, JitterRng, StandardBackoff};
 pub use self::budget::RetryBudget;

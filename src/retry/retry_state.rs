@@ -102,9 +102,29 @@ impl<S, Out, P, C> RetryState<S, Out, P, C> {
         Poll::Ready(Ok(self.service.call(request)))
     }
 
-    fn give_up(&self, reason: GiveUp) {
+    /// Counts and reports a request given up on; `result` is its last attempt's.
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    /// The span of the attempt just sent, when the config asks for attempt spans.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn attempt_span(&self) -> Option<Box<tracing::Span>> {
+        let config = &self.shared.config;
+        config
+            .attempt_spans
+            .then(|| super::trace::attempt_span(&config.name, self.attempt))
+    }
+
+    /// Counts and reports a request given up on; `result` is its last attempt's.
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    fn give_up<T, E: 'static>(&self, reason: GiveUp, result: &Result<T, E>) {
         self.shared.metrics.give_up(reason);
         let attempts = self.attempt;
+        #[cfg(feature = "tracing")]
+        super::trace::gave_up(
+            &self.shared.config.name,
+            attempts,
+            reason.as_str(),
+            super::trace::error_type(result),
+        );
         self.shared.notify(|name| RetryEvent::GaveUp {
             name,
             attempts,
@@ -158,7 +178,7 @@ impl<S, Out, P, C> RetryState<S, Out, P, C> {
                 if let Some(budget) = budget {
                     budget.record(Outcome::Failure);
                 }
-                self.give_up(GiveUp::Pushback);
+                self.give_up(GiveUp::Pushback, &result);
                 return Err(result.map_err(Into::into));
             }
         };
@@ -166,11 +186,11 @@ impl<S, Out, P, C> RetryState<S, Out, P, C> {
             budget.record(Outcome::Failure);
         }
         if self.attempt >= config.max_attempts {
-            self.give_up(GiveUp::MaxAttempts);
+            self.give_up(GiveUp::MaxAttempts, &result);
             return Err(result.map_err(Into::into));
         }
         let Some(next) = self.clone.clone_request(&self.spare) else {
-            self.give_up(GiveUp::NotReplayable);
+            self.give_up(GiveUp::NotReplayable, &result);
             return Err(result.map_err(Into::into));
         };
         let delay = match pushback {
@@ -198,7 +218,7 @@ impl<S, Out, P, C> RetryState<S, Out, P, C> {
                 (None, _) => false,
             };
             if !fits {
-                self.give_up(GiveUp::Deadline);
+                self.give_up(GiveUp::Deadline, &result);
                 return Err(result.map_err(Into::into));
             }
         }
@@ -209,6 +229,8 @@ impl<S, Out, P, C> RetryState<S, Out, P, C> {
             if !allowed {
                 metrics.refusals.increment(1);
                 let attempt = self.attempt;
+                #[cfg(feature = "tracing")]
+                super::trace::budget_refused(&config.name, attempt);
                 self.shared
                     .notify(|name| RetryEvent::BudgetExhausted { name, attempt });
                 return Err(result.map_err(|err| BudgetExhausted::new(err.into()).into()));
@@ -222,6 +244,15 @@ impl<S, Out, P, C> RetryState<S, Out, P, C> {
             "error"
         };
         let attempt = self.attempt;
+        #[cfg(feature = "tracing")]
+        super::trace::scheduled(
+            &config.name,
+            attempt,
+            delay,
+            reason,
+            pushback.is_some(),
+            super::trace::error_type(&result),
+        );
         self.shared.notify(|name| RetryEvent::Scheduled {
             name,
             attempt,

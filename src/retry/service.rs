@@ -172,6 +172,12 @@ where
                 deadline,
             ))
         });
-        ResponseFuture::new(self.inner.call(request), retry_state)
+        let first = self.inner.call(request);
+        #[cfg(feature = "tracing")]
+        if config.attempt_spans {
+            let span = super::trace::attempt_span(&config.name, 1);
+            return ResponseFuture::in_span(first, retry_state, span);
+        }
+        ResponseFuture::new(first, retry_state)
     }
 }

@@ -3,9 +3,9 @@ use std::time::Duration;
 use seawall::breaker::{Breaker, BreakerConfig};
 use seawall::{BoxError, ErrorKind};
 
-/// The work a message needs; here the downstream refuses every third one.
+/// The work a message needs; here the downstream is down from the fifth message on.
 async fn handle(message: u32) -> Result<(), std::io::Error> {
-    if message % 3 == 0 {
+    if message >= 5 {
         return Err(std::io::Error::other("downstream refused"));
     }
     Ok(())

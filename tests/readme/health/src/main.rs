@@ -41,7 +41,7 @@ async fn main() -> Result<(), BoxError> {
     health.mark_started();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            health.shutdown_signal().await; // ctrl-c / SIGTERM: /readyz says 503 at once
+            health.shutdown_signal().await; // ctrl-c / SIGTERM: /health/readyz says 503 at once
             let _ = health.drain(Duration::from_secs(20)).await; // in-flight requests finish
         })
         .await?;

@@ -332,3 +332,90 @@ fn the_preset_adds_little_to_the_future_it_wraps() {
     println!("the preset adds {added} bytes to the handler's future");
     assert!(added <= 256, "the preset adds {added} bytes");
 }
+
+/// The README's whole stack over `http::Request`: a 5xx that is still there
+/// after the retries gets the fallback's answer, as does a client error; other
+/// answers pass through untouched, and each request is sent at most three times.
+#[tokio::test(start_paused = true)]
+async fn a_5xx_left_after_the_retries_gets_the_fallback_answer() {
+    use bytes::Bytes;
+    use http::{Request, Response, StatusCode};
+    use http_body_util::{BodyExt, Full};
+    use seawall::classify::HttpStatus;
+    use seawall::fallback::FallbackOn;
+    use seawall::retry::{HttpReplay, HttpRetry, ReplayBody};
+
+    // The upstream answers with the status the request's path names
+    // (`/503`), and fails outright for `/refused`, as a client does when it
+    // cannot connect.
+    let sent = Arc::new(AtomicU32::new(0));
+    let counter = sent.clone();
+    let upstream = service_fn(move |request: Request<ReplayBody<Full<Bytes>>>| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        async move {
+            let path = request.uri().path().trim_start_matches('/').to_owned();
+            let body = request.into_body().collect().await?.to_bytes();
+            assert_eq!(body, "order 7", "every attempt sends the whole body");
+            if path == "refused" {
+                return Err::<Response<String>, BoxError>("connection refused".into());
+            }
+            let mut response = Response::new(format!("live {path}"));
+            *response.status_mut() = StatusCode::from_bytes(path.as_bytes())?;
+            Ok(response)
+        }
+    });
+    let resilience = ResilienceLayer::builder()
+        .name("inventory")
+        .breaker(breaker(100))
+        .retry(three_quick_attempts())
+        .timeout(Duration::from_millis(250))
+        .build()
+        .unwrap()
+        .with_request_clone(HttpReplay::new(64 * 1024))
+        .with_retry_policy(HttpRetry::default())
+        .with_classifier(HttpStatus::server_errors());
+    let fallback =
+        FallbackLayer::with_fn(|_| async { Ok::<_, BoxError>(Response::new("cached".to_owned())) })
+            .on(FallbackOn::default()
+                .kind(ErrorKind::Other)
+                .responses(HttpStatus::server_errors()));
+    let mut client = ServiceBuilder::new()
+        .layer(resilience.fallback(fallback))
+        .service(upstream);
+
+    async fn call<S>(client: &mut S, sent: &AtomicU32, path: &str) -> (StatusCode, String, u32)
+    where
+        S: Service<Request<Full<Bytes>>, Response = Response<String>, Error = BoxError>,
+    {
+        let request = Request::get(format!("http://inventory.test/{path}"))
+            .body(Full::new(Bytes::from_static(b"order 7")))
+            .unwrap();
+        let before = sent.load(Ordering::Relaxed);
+        let response = client.ready().await.unwrap().call(request).await.unwrap();
+        let attempts = sent.load(Ordering::Relaxed) - before;
+        (response.status(), response.into_body(), attempts)
+    }
+    assert_eq!(
+        call(&mut client, &sent, "200").await,
+        (StatusCode::OK, "live 200".into(), 1)
+    );
+    // Not the upstream's failure: no retry, no fallback.
+    assert_eq!(
+        call(&mut client, &sent, "404").await,
+        (StatusCode::NOT_FOUND, "live 404".into(), 1)
+    );
+    // Retried up to the limit, then the fallback answers for what is left.
+    assert_eq!(
+        call(&mut client, &sent, "503").await,
+        (StatusCode::OK, "cached".into(), 3)
+    );
+    assert_eq!(
+        call(&mut client, &sent, "refused").await,
+        (StatusCode::OK, "cached".into(), 3)
+    );
+    // 501 says the upstream will never do it: not retried, but still a 5xx.
+    assert_eq!(
+        call(&mut client, &sent, "501").await,
+        (StatusCode::OK, "cached".into(), 1)
+    );
+}

@@ -23,10 +23,6 @@ The rust block is the whole of src/main.rs, or, where main.rs has lines
 
 A crate whose Cargo.toml has `[package.metadata.readme]` with `run = true`
 talks only to 127.0.0.1 (or to nothing) and ends by itself, so CI runs it too.
-
-Blocks under the headings in NOT_YET_CHECKED are left alone (and reported);
-to convert one, add its marker, its toml block and its crate, and remove the
-heading from the list.
 """
 
 import argparse
@@ -42,8 +38,6 @@ WORKSPACE = os.path.join(ROOT, "tests", "readme")
 
 # Headings whose Rust blocks have no crate yet (their section is being
 # rewritten elsewhere). Each is reported on every run.
-NOT_YET_CHECKED = ("### reqwest",)
-
 MARKER = re.compile(r"^<!-- readme-crate: (\S+) -->$")
 FENCE = re.compile(r"^(`{3,})\s*([^`]*)$")
 BEGIN = "// README: begin"
@@ -168,20 +162,14 @@ def diff(expected, actual, expected_name, actual_name):
 def plan(lines):
     """Each marked pair of blocks with what the crate says they should hold.
 
-    Returns (replacements, problems, notes); a replacement is
+    Returns (replacements, problems); a replacement is
     (first line, end line, new lines, crate file, what) for one block body.
     """
-    replacements, problems, notes = [], [], []
+    replacements, problems = [], []
     blocks = parse_blocks(lines)
     used = {}
     for block in blocks:
         if not is_rust(block):
-            continue
-        if block["section"].startswith(NOT_YET_CHECKED):
-            notes.append(
-                f"README.md:{block['start'] + 1} ({block['section']}): not yet checked"
-                " (NOT_YET_CHECKED in scripts/readme.py)"
-            )
             continue
         where = f"README.md:{block['start'] + 1} ({block['section']})"
         toml_at = previous_nonblank(lines, block["start"])
@@ -228,7 +216,7 @@ def plan(lines):
     for name in used:
         if name not in members():
             problems.append(f"{used[name]}: tests/readme/{name} is not a member of tests/readme")
-    return replacements, problems, notes
+    return replacements, problems
 
 
 def main():
@@ -245,12 +233,10 @@ def main():
                 print(name, "run" if runs(name) else "build")
             return 0
         lines = read(README).splitlines()
-        replacements, problems, notes = plan(lines)
+        replacements, problems = plan(lines)
     except Problem as problem:
         print(f"readme: {problem}", file=sys.stderr)
         return 1
-    for note in notes:
-        print(f"readme: note: {note}")
 
     if args.write:
         for first, end, wanted, source, where in sorted(replacements, reverse=True):

@@ -218,13 +218,6 @@ class Checker(unittest.TestCase):
         self.assertEqual(code, 1)
         self.assertIn("never closes", out)
 
-    def test_sections_not_yet_checked_are_reported_and_skipped(self):
-        heading = readme.NOT_YET_CHECKED[0]
-        self.write_readme(self.good() + f"\n{heading} (later)\n\n```rust\nlet x = 1;\n```\n")
-        code, out = self.run_script("--check")
-        self.assertEqual(code, 0, out)
-        self.assertIn("not yet checked", out)
-
     def test_members_lists_what_runs(self):
         self.crate("second", MAIN, cargo=CARGO.replace("run = true", "run = false"))
         self.members(["first", "second"])

@@ -319,3 +319,48 @@ async fn tonic_clients_see_unavailable_and_resource_exhausted() {
     assert!((29_000..=30_000).contains(&pushback), "{pushback}");
     server.abort();
 }
+
+/// A handler's 500s count against the breaker when it classifies by status,
+/// as the README's axum snippets do: after `minimum_calls` failures it opens
+/// and the next request is refused with 503 without reaching the handler.
+#[tokio::test]
+async fn handler_500s_open_a_breaker_that_classifies_by_status() {
+    use seawall::breaker::State;
+    use seawall::classify::HttpStatus;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    let breaker = Breaker::new(
+        BreakerConfig::builder()
+            .minimum_calls(10)
+            .open_wait(OpenWait::fixed(Duration::from_secs(30)))
+            .build()
+            .unwrap(),
+    );
+    let reached = Arc::new(AtomicU32::new(0));
+    let counter = reached.clone();
+    let app = Router::new()
+        .route(
+            "/orders",
+            get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { StatusCode::INTERNAL_SERVER_ERROR }
+            }),
+        )
+        .layer(
+            ServiceBuilder::new()
+                .layer(ErrorResponseLayer::new())
+                .layer(
+                    BreakerLayer::new(breaker.clone()).with_classifier(HttpStatus::server_errors()),
+                ),
+        );
+    for _ in 0..10 {
+        let (status, _, _) = get_path(app.clone(), "/orders").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    assert_eq!(breaker.state(), State::Open);
+    let (status, retry_after, _) = get_path(app, "/orders").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(retry_after.is_some());
+    assert_eq!(reached.load(Ordering::SeqCst), 10);
+}

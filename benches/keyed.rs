@@ -6,8 +6,8 @@
 //! breakers (and bulkheads), and a hit on a kept key. After criterion's own
 //! output the bench measures, outside criterion:
 //!
-//! - new keys per second into a full map of 65,536, with each insertion's
-//!   latency (p99 and max);
+//! - new keys per second into a full map of 65,536 (200,000 keys, or as many
+//!   as fit in `--measurement-time`), with each insertion's latency;
 //! - a thread calling 64 steady keys (get the key's breaker, take a permit,
 //!   record a success), first alone and then beside a thread that takes a new
 //!   key in a loop: calls made in the same time and the steady thread's
@@ -133,14 +133,17 @@ impl Samples {
     }
 }
 
-/// Takes `count` new keys into a full map through `get`, timing each.
-fn new_keys(name: &str, count: u64, get: impl Fn(u64)) {
-    let mut samples = Samples::with_room(count as usize);
+/// Takes up to `most` new keys into a full map through `get`, for at most
+/// `run`, timing each.
+fn new_keys(name: &str, most: u64, run: Duration, get: impl Fn(u64)) {
+    let mut samples = Samples::with_room(most as usize);
     let started = Instant::now();
-    for key in FRESH_KEYS..FRESH_KEYS + count {
+    let mut count = 0;
+    while count < most && (count % 64 != 0 || started.elapsed() < run) {
         let at = Instant::now();
-        get(key);
+        get(FRESH_KEYS + count);
         samples.record(at.elapsed());
+        count += 1;
     }
     let elapsed = started.elapsed();
     println!(
@@ -244,16 +247,17 @@ fn main() {
     if listing_or_testing() {
         return;
     }
+    let run = measurement_time();
     let breakers = full_breakers();
-    new_keys("breaker", 200_000, |key| {
-        drop(black_box(breakers.get(&key)))
+    new_keys("breaker", 200_000, run, |key| {
+        drop(black_box(breakers.get(&key)));
     });
     drop(breakers);
     let bulkheads = full_bulkheads();
-    new_keys("bulkhead", 200_000, |key| {
+    new_keys("bulkhead", 200_000, run, |key| {
         drop(black_box(bulkheads.get(&key)));
     });
     drop(bulkheads);
-    steady_beside_churn(measurement_time());
+    steady_beside_churn(run);
     bytes_per_entry();
 }

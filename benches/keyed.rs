@@ -139,7 +139,7 @@ fn new_keys(name: &str, most: u64, run: Duration, get: impl Fn(u64)) {
     let mut samples = Samples::with_room(most as usize);
     let started = Instant::now();
     let mut count = 0;
-    while count < most && (count % 64 != 0 || started.elapsed() < run) {
+    while count < most && (!count.is_multiple_of(64) || started.elapsed() < run) {
         let at = Instant::now();
         get(FRESH_KEYS + count);
         samples.record(at.elapsed());
@@ -160,7 +160,7 @@ fn steady(breakers: &KeyedBreaker<u64>, run: Duration) -> (u64, Samples) {
     let mut calls = 0u64;
     let deadline = Instant::now() + run;
     let mut key = 0;
-    while calls % 1024 != 0 || Instant::now() < deadline {
+    while !calls.is_multiple_of(1024) || Instant::now() < deadline {
         key = (key + 1) % STEADY_KEYS;
         let at = Instant::now();
         if let Ok(permit) = breakers.get(&key).try_acquire() {

@@ -448,15 +448,15 @@ fn flood<H>(
 /// on every tenth, every other one of those a failure.
 fn call_breaker(breakers: &KeyedBreaker<u64>, key: u64) {
     let breaker = breakers.get(&key);
-    if key % 10 == 0 {
+    if key.is_multiple_of(10) {
         let permit = breaker.try_acquire().unwrap();
-        if key % 20 == 0 {
+        if key.is_multiple_of(20) {
             permit.success();
         } else {
             permit.failure();
         }
     }
-    if key % 10_000 == 0 {
+    if key.is_multiple_of(10_000) {
         assert!(breakers.len() <= 1_024);
     }
 }
@@ -464,7 +464,7 @@ fn call_breaker(breakers: &KeyedBreaker<u64>, key: u64) {
 /// A slot taken and given back on each key's bulkhead.
 fn call_bulkhead(bulkheads: &KeyedBulkhead<u64>, key: u64) {
     drop(bulkheads.get(&key).try_acquire().unwrap());
-    if key % 10_000 == 0 {
+    if key.is_multiple_of(10_000) {
         assert!(bulkheads.len() <= 1_024);
     }
 }

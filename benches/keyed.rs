@@ -9,9 +9,11 @@
 //! - new keys per second into a full map of 65,536 (200,000 keys, or as many
 //!   as fit in `--measurement-time`), with each insertion's latency;
 //! - a thread calling 64 steady keys (get the key's breaker, take a permit,
-//!   record a success), first alone and then beside a thread that takes a new
-//!   key in a loop: calls made in the same time and the steady thread's
-//!   latency percentiles (every call timed, percentiles from all samples);
+//!   record a success), alone, then beside a thread building and dropping
+//!   breakers without the map (the control: what the shared machine takes),
+//!   then beside a thread taking a new key in a loop: calls made in the same
+//!   time and the steady thread's latency percentiles (every call timed,
+//!   percentiles from all samples);
 //! - heap bytes per kept entry, counted by the counting allocator.
 //!
 //! Run with `cargo bench --bench keyed -- --warm-up-time 1 --measurement-time 3`;
@@ -24,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion};
-use seawall::breaker::{BreakerConfig, KeyedBreaker};
+use seawall::breaker::{Breaker, BreakerConfig, KeyedBreaker};
 use seawall::bulkhead::{BulkheadConfig, KeyedBulkhead};
 use support::{count_allocations, listing_or_testing};
 
@@ -172,33 +174,62 @@ fn steady(breakers: &KeyedBreaker<u64>, run: Duration) -> (u64, Samples) {
     (calls, samples)
 }
 
+/// Runs the steady thread for `run` while `beside` loops on another thread
+/// (until told to stop); gives the steady thread's calls and latencies and
+/// how many loops `beside` made.
+fn steady_beside(
+    breakers: &KeyedBreaker<u64>,
+    run: Duration,
+    beside: impl Fn(u64) + Send + Sync + 'static,
+) -> (u64, Samples, u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let other = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut loops = 0;
+            while !stop.load(Ordering::Relaxed) {
+                beside(FRESH_KEYS + loops);
+                loops += 1;
+            }
+            loops
+        })
+    };
+    let (calls, samples) = steady(breakers, run);
+    stop.store(true, Ordering::Relaxed);
+    (calls, samples, other.join().expect("the other thread"))
+}
+
 fn steady_beside_churn(run: Duration) {
     let breakers = full_breakers();
     let (alone, alone_samples) = steady(&breakers, run);
-    let stop = Arc::new(AtomicBool::new(false));
-    let churn = {
-        let breakers = breakers.clone();
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut key = FRESH_KEYS;
-            while !stop.load(Ordering::Relaxed) {
-                key += 1;
-                black_box(breakers.get(&key));
-            }
-            key - FRESH_KEYS
-        })
-    };
-    let (beside, beside_samples) = steady(&breakers, run);
-    stop.store(true, Ordering::Relaxed);
-    let churned = churn.join().expect("the churning thread");
-    let alone_summary = alone_samples.summary();
-    let beside_summary = beside_samples.summary();
-    println!("steady thread, {STEADY_KEYS} keys, {run:?} alone: {alone} calls; {alone_summary}");
     println!(
-        "steady thread beside a churning thread ({churned} new keys, {:.0}/s): {beside} calls \
-         ({:.1}% of alone); {beside_summary}",
+        "steady thread, {STEADY_KEYS} keys, {run:?} alone: {alone} calls; {}",
+        alone_samples.summary()
+    );
+    // The control: a thread that builds and drops breakers as fast as the
+    // churning one, without the map. What the steady thread loses to it is
+    // the machine's (two cores, shared), not the map's.
+    let (control, control_samples, built) = steady_beside(&breakers, run, |_| {
+        drop(black_box(Breaker::new(BreakerConfig::default())));
+    });
+    println!(
+        "steady thread beside a thread building breakers outside the map ({:.0}/s): {control} \
+         calls ({:.1}% of alone); {}",
+        built as f64 / run.as_secs_f64(),
+        100.0 * control as f64 / alone as f64,
+        control_samples.summary()
+    );
+    let churning = breakers.clone();
+    let (beside, beside_samples, churned) = steady_beside(&breakers, run, move |key| {
+        drop(black_box(churning.get(&key)));
+    });
+    println!(
+        "steady thread beside a churning thread ({:.0} new keys/s): {beside} calls ({:.1}% of \
+         alone, {:.1}% of the control); {}",
         churned as f64 / run.as_secs_f64(),
         100.0 * beside as f64 / alone as f64,
+        100.0 * beside as f64 / control as f64,
+        beside_samples.summary()
     );
 }
 

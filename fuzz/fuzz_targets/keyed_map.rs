@@ -27,7 +27,7 @@ const CAP: u64 = 2;
 enum Key {
     /// A few keys, seen again and again.
     Few(u8),
-    /// Neighbouring keys: all bits but the lowest equal.
+    /// Neighbouring keys.
     Near(u16),
     /// Keys that differ only in their high bits.
     High(u8),
@@ -52,7 +52,16 @@ enum Op {
     Peek(Key),
     Hold(Key),
     Release(u8),
-    Flood { start: u32, count: u8 },
+    /// A call held on each of a run of neighbouring keys: shards full of
+    /// protected entries.
+    HoldRun {
+        start: u16,
+        count: u8,
+    },
+    Flood {
+        start: u32,
+        count: u8,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -132,9 +141,15 @@ fn check(bulkheads: &KeyedBulkhead<u64>, model: &Model, held: &[(Target, Bulkhea
             assert_eq!(u64::from(kept.in_flight()), calls, "key {key}");
         }
     }
-    assert_eq!(u64::from(bulkheads.overflow().in_flight()), model.overflow_in_flight);
+    assert_eq!(
+        u64::from(bulkheads.overflow().in_flight()),
+        model.overflow_in_flight
+    );
     assert!(model.overflow_in_flight <= CAP);
-    assert_eq!(held.len() as u64, model.in_flight.values().sum::<u64>() + model.overflow_in_flight);
+    assert_eq!(
+        held.len() as u64,
+        model.in_flight.values().sum::<u64>() + model.overflow_in_flight
+    );
 }
 
 fuzz_target!(|input: Input| {
@@ -144,7 +159,8 @@ fuzz_target!(|input: Input| {
         .max_concurrent_calls(CAP as u32)
         .build()
         .expect("a valid config");
-    let bulkheads: KeyedBulkhead<u64> = KeyedBulkhead::new(config, capacity).expect("capacity >= 1");
+    let bulkheads: KeyedBulkhead<u64> =
+        KeyedBulkhead::new(config, capacity).expect("capacity >= 1");
     let capacities = bulkheads.fuzz_shard_capacities();
     assert_eq!(capacities.iter().sum::<usize>(), capacity);
     let mut model = Model {
@@ -156,7 +172,7 @@ fuzz_target!(|input: Input| {
     };
     let mut held: Vec<(Target, BulkheadPermit)> = Vec::new();
     let overflow_name = bulkheads.overflow().name().to_owned();
-    let mut get = |model: &mut Model, key: u64| {
+    let get = |model: &mut Model, key: u64| {
         let expected = model.get(bulkheads.fuzz_shard_of(&key), key);
         let bulkhead = bulkheads.get(&key);
         let actual = if bulkhead.name() == overflow_name {
@@ -166,6 +182,18 @@ fuzz_target!(|input: Input| {
         };
         assert_eq!(actual, expected, "key {key}");
         (expected, bulkhead)
+    };
+    let hold = |model: &mut Model, held: &mut Vec<(Target, BulkheadPermit)>, key: u64| {
+        let (target, bulkhead) = get(model, key);
+        let slots = model.slots(target);
+        match bulkhead.try_acquire() {
+            Ok(permit) => {
+                assert!(*slots < CAP, "admitted past the cap");
+                *slots += 1;
+                held.push((target, permit));
+            }
+            Err(_) => assert_eq!(*slots, CAP, "refused below the cap"),
+        }
     };
     for op in input.ops.into_iter().take(2_000) {
         match op {
@@ -177,16 +205,10 @@ fuzz_target!(|input: Input| {
                 let kept = model.shards[bulkheads.fuzz_shard_of(&key)].contains(&key);
                 assert_eq!(bulkheads.peek(&key).is_some(), kept, "peek {key}");
             }
-            Op::Hold(key) => {
-                let (target, bulkhead) = get(&mut model, key.value());
-                let slots = model.slots(target);
-                match bulkhead.try_acquire() {
-                    Ok(permit) => {
-                        assert!(*slots < CAP, "admitted past the cap");
-                        *slots += 1;
-                        held.push((target, permit));
-                    }
-                    Err(_) => assert_eq!(*slots, CAP, "refused below the cap"),
+            Op::Hold(key) => hold(&mut model, &mut held, key.value()),
+            Op::HoldRun { start, count } => {
+                for offset in 0..u64::from(count) {
+                    hold(&mut model, &mut held, Key::Near(start).value() + offset);
                 }
             }
             Op::Release(index) => {

@@ -118,6 +118,10 @@ impl<K, C> KeyedMap<K, C> {
 impl<K: Hash + Eq + Clone, C: KeyedComponent> KeyedMap<K, C> {
     /// Which shard holds `key`.
     pub(crate) fn shard_of(&self, key: &K) -> usize {
+        if self.shards.len() == 1 {
+            // A small map: no hash to pay for.
+            return 0;
+        }
         let hash = self.hasher.hash_one(key);
         // The high half of the hash scaled to the shard count: no division,
         // and every shard count (not only powers of two) is even.

@@ -47,6 +47,15 @@
 //! stripe and whenever anything else is recorded, so a quiet success path
 //! never touches the recorder.
 //!
+//! A keyed breaker or bulkhead (one per host, tenant...) names every key's
+//! component after its config by default, so keys chosen by callers cannot
+//! create series: the counters and histograms add up over all keys, and the
+//! gauges (state, rates, in flight), which the keys' components would
+//! overwrite, are not published. Asked for (`KeyedBreaker::with_key_labels`),
+//! the first 1,000 distinct keys are labelled `"{name}/{key}"` and later ones
+//! `"{name}/other"`; the component shared by keys that find the map full of
+//! protected entries is `"{name}/overflow"`.
+//!
 //! A retry layer's handles are resolved when it is built ([`RetryLayer::new`](crate::retry::RetryLayer::new)).
 //!
 //! # Events

@@ -1121,7 +1121,7 @@ async fn the_metrics_snapshot_follows_the_states() {
 
 #[tokio::test(start_paused = true)]
 async fn keyed_breakers_are_isolated_per_key() {
-    let breakers = KeyedBreaker::new(small().build().unwrap(), 16).unwrap();
+    let breakers = KeyedBreaker::with_key_labels(small().build().unwrap(), 16).unwrap();
     let (mut svc, mut handle) = mock::spawn_layer::<Req, Rsp, _>(KeyedBreakerLayer::new(
         breakers.clone(),
         |request: &Req| *request,
@@ -1153,13 +1153,12 @@ async fn keyed_breakers_are_isolated_per_key() {
 }
 
 #[test]
-fn keyed_breakers_evict_the_least_recently_used_at_capacity() {
+fn keyed_breakers_evict_the_least_recently_used_closed_one_at_capacity() {
     let (clock, _hand) = Clock::manual();
     let breakers = KeyedBreaker::new(small().clock(clock).build().unwrap(), 2).unwrap();
     assert!(breakers.is_empty());
     let a = breakers.get(&"a");
-    a.force_open();
-    breakers.get(&"b").force_open();
+    breakers.get(&"b");
     breakers.get(&"a"); // a is now more recent than b
     breakers.get(&"c");
     assert_eq!(breakers.len(), 2);
@@ -1167,8 +1166,7 @@ fn keyed_breakers_evict_the_least_recently_used_at_capacity() {
         breakers.peek(&"b").is_none(),
         "b was the least recently used"
     );
-    assert_eq!(breakers.peek(&"a").unwrap().state(), State::ForcedOpen);
-    assert!(breakers.peek(&"c").is_some());
+    assert!(breakers.peek(&"a").is_some() && breakers.peek(&"c").is_some());
     // peek does not make a key recent: c, then a, are the LRU order now.
     breakers.peek(&"c");
     breakers.get(&"a");
@@ -1176,7 +1174,31 @@ fn keyed_breakers_evict_the_least_recently_used_at_capacity() {
     assert!(breakers.peek(&"c").is_none());
     assert_eq!(b.state(), State::Closed, "an evicted key starts over");
     // A breaker handed out before eviction keeps working on its own.
+    breakers.get(&"d");
+    assert!(breakers.peek(&"a").is_none());
+    a.force_open();
     assert_eq!(a.state(), State::ForcedOpen);
+}
+
+#[test]
+fn keyed_breakers_never_evict_a_forced_open_one() {
+    let (clock, _hand) = Clock::manual();
+    let breakers = KeyedBreaker::new(small().clock(clock).build().unwrap(), 2).unwrap();
+    let a = breakers.get(&"a");
+    a.force_open();
+    breakers.get(&"b").force_open();
+    let c = breakers.get(&"c");
+    assert_eq!(
+        c.name(),
+        breakers.overflow().name(),
+        "c shares the overflow breaker"
+    );
+    assert!(breakers.peek(&"c").is_none());
+    assert_eq!(breakers.get(&"a").state(), State::ForcedOpen);
+    a.reset();
+    assert_eq!(breakers.get(&"c").state(), State::Closed);
+    assert!(breakers.peek(&"c").is_some(), "room again once a was reset");
+    assert!(breakers.peek(&"a").is_none());
 }
 
 #[test]

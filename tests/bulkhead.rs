@@ -559,7 +559,7 @@ mod keyed {
         assert_eq!(assert_ready_ok!(a1.poll()), "a done");
 
         let a = bulkheads.peek(&"a").unwrap();
-        assert_eq!((a.name(), a.in_flight(), a.rejected()), ("tenants/a", 0, 1));
+        assert_eq!((a.name(), a.in_flight(), a.rejected()), ("tenants", 0, 1));
     }
 
     #[test]
@@ -572,11 +572,12 @@ mod keyed {
         assert!(bulkheads.peek(&"a").is_some(), "a busy bulkhead is kept");
         assert!(bulkheads.peek(&"b").is_none(), "the idle one went");
 
-        // All busy: the least recently used goes anyway, so memory stays bounded.
+        // All busy: nothing goes, and d shares the overflow bulkhead.
         let _also_busy = bulkheads.get(&"c").try_acquire().unwrap();
-        bulkheads.get(&"d");
+        let d = bulkheads.get(&"d");
+        assert_eq!(d.name(), "tenants/overflow");
         assert_eq!(bulkheads.len(), 2);
-        assert!(bulkheads.peek(&"a").is_none());
+        assert!(bulkheads.peek(&"a").is_some() && bulkheads.peek(&"d").is_none());
         assert!(KeyedBulkhead::<String>::new(BulkheadConfig::default(), 0).is_err());
     }
 
@@ -616,17 +617,24 @@ mod keyed {
     }
 
     #[test]
-    fn an_evicted_busy_bulkhead_keeps_its_calls_and_the_key_starts_over() {
+    fn a_busy_bulkhead_is_never_evicted_so_its_key_never_exceeds_its_cap() {
         let bulkheads = one_slot_each(1);
-        let old = bulkheads.get(&"a");
-        let held = old.try_acquire().unwrap();
-        bulkheads.get(&"b"); // every kept bulkhead is busy: a goes anyway
+        let a = bulkheads.get(&"a");
+        let held = a.try_acquire().unwrap();
+        let b = bulkheads.get(&"b"); // every kept bulkhead is busy: b overflows
+        assert_eq!(b.name(), bulkheads.overflow().name());
+        let overflowing = b.try_acquire().unwrap();
+        assert!(
+            bulkheads.get(&"c").try_acquire().is_err(),
+            "overflowing keys share one cap"
+        );
+        assert!(
+            bulkheads.get(&"a").try_acquire().is_err(),
+            "a keeps its cap"
+        );
+        assert_eq!(bulkheads.get(&"a").in_flight(), 1);
+        drop((held, overflowing));
+        assert_eq!(bulkheads.get(&"b").in_flight(), 0, "b has its own now");
         assert!(bulkheads.peek(&"a").is_none());
-        let new = bulkheads.get(&"a");
-        assert_eq!(new.in_flight(), 0, "a new bulkhead for the key");
-        let _second = new.try_acquire().unwrap();
-        assert_eq!(old.in_flight(), 1, "the call in flight keeps its slot");
-        drop(held);
-        assert_eq!(old.in_flight(), 0);
     }
 }

@@ -398,7 +398,8 @@ async fn a_panicking_key_leaves_a_keyed_breaker_usable() {
             f.write_str(self.0)
         }
     }
-    let keyed = KeyedBreaker::new(BreakerConfig::default(), 2).unwrap();
+    // Labelled per key, so that each new key's name is written.
+    let keyed = KeyedBreaker::with_key_labels(BreakerConfig::default(), 2).unwrap();
     keyed.get(&Host("a")).try_acquire().unwrap().success();
     for _ in 0..2 {
         let unwound = std::panic::catch_unwind(AssertUnwindSafe(|| keyed.get(&Host("bad"))));

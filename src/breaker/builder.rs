@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::error::ConfigError;
+use crate::keyed::MetricScope;
 use crate::validate::{positive_duration, LONGEST_DURATION};
 
 use super::config::{
@@ -387,6 +388,7 @@ impl BreakerConfigBuilder {
             half_open_timeout: self.half_open_timeout,
             eager_half_open: self.eager_half_open,
             clock: self.clock.unwrap_or_default(),
+            metric_scope: MetricScope::Own,
         })
     }
 }

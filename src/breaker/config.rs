@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::keyed::MetricScope;
 
 use super::State;
 
@@ -208,6 +209,9 @@ pub struct BreakerConfig {
     pub(crate) half_open_timeout: HalfOpenTimeout,
     pub(crate) eager_half_open: bool,
     pub(crate) clock: Clock,
+    /// Whether the breaker's series are its own or shared with other keys'
+    /// breakers (set by a keyed handle only).
+    pub(crate) metric_scope: MetricScope,
 }
 
 impl BreakerConfig {

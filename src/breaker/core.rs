@@ -88,7 +88,7 @@ impl BreakerCore {
         stripes: usize,
         #[cfg(not(loom))] weak_self: Weak<BreakerCore>,
     ) -> Self {
-        let metrics = MetricHandles::new(config.name());
+        let metrics = MetricHandles::new(config.name(), config.metric_scope);
         metrics.state.set(State::Closed.as_gauge());
         // A fresh window is below its minimum: armed from the start.
         let word = StateWord::new(State::Closed, 0, 0, None).with_flag(Flag::Armed, true);

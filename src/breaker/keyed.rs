@@ -3,11 +3,13 @@
 //! A client that calls many hosts through one breaker lets one dead host trip
 //! the breaker for all of them. A [`KeyedBreaker`] keeps a [`Breaker`] per key,
 //! all built from one config, at most `capacity` of them: when a new key would
-//! exceed it, the least recently used breaker is dropped (an evicted key starts
-//! over, closed, when it is next seen).
+//! exceed it, a least recently used *closed* breaker is dropped (an evicted key
+//! starts over, closed, when it is next seen). A breaker that still protects
+//! its dependency (open and waiting, half-open, forced open) is never dropped.
 //!
-//! Looking up a key takes a short lock on the map; the breaker it returns is
-//! lock-free as usual. A new key's breaker is built outside that lock.
+//! Looking up a key takes a short lock on one shard of the map; the breaker it
+//! returns is lock-free as usual. A new key's breaker is built outside that
+//! lock.
 //!
 //! These types are thin wrappers over the keyed machinery every keyed layer
 //! shares (`crate::keyed`); this file only says how a breaker is built for a
@@ -23,11 +25,12 @@ use tower_service::Service;
 use crate::classify::{Classify, FailOnError};
 use crate::error::{BoxError, ConfigError};
 use crate::keyed::{
-    CallThrough, KeyedComponent, KeyedComponents, KeyedHandle, KeyedLayer, KeyedService,
+    CallThrough, KeyLabels, KeyName, KeyedComponent, KeyedComponents, KeyedHandle, KeyedLayer,
+    KeyedService,
 };
 
 use super::future::ResponseFuture;
-use super::{Breaker, BreakerConfig};
+use super::{Breaker, BreakerConfig, State};
 
 impl KeyedComponent for Breaker {
     type Config = BreakerConfig;
@@ -36,15 +39,29 @@ impl KeyedComponent for Breaker {
         config.name()
     }
 
-    fn build(config: &BreakerConfig, name: String) -> Self {
+    fn build(config: &BreakerConfig, name: KeyName) -> Self {
         let mut config = config.clone();
-        config.name = name.into();
+        if let Some(name) = name.name {
+            config.name = name.into();
+        }
+        config.metric_scope = name.scope;
         Breaker::new(config)
     }
 
     fn is_evictable(&self) -> bool {
-        // Any breaker may go, least recently used first, whatever its state.
-        true
+        let word = self.core().load();
+        match word.state() {
+            // Still waiting: dropped, the key would start over closed and let
+            // calls through to the dependency that tripped it. Once the wait
+            // is over the next call would probe anyway; until someone calls,
+            // nothing is lost by dropping it.
+            State::Open => word
+                .deadline_nanos()
+                .is_some_and(|deadline| self.core().now() >= deadline),
+            // Probing, or held open by hand: what it knows is not to be lost.
+            State::HalfOpen | State::ForcedOpen => false,
+            State::Closed | State::Disabled | State::MetricsOnly => true,
+        }
     }
 }
 
@@ -66,6 +83,34 @@ where
 }
 
 /// A bounded set of breakers, one per key.
+///
+/// At most `capacity` breakers are kept. A new key beyond that drops a least
+/// recently used breaker that protects nothing now (closed, disabled, metrics
+/// only, or open with its wait over). The map is sharded by the key's hash,
+/// each shard keeping its share of `capacity`; a new key looks at the 16
+/// least recently used breakers of its shard for one to drop, and the
+/// protected ones it passes over count as used then, so the next new key
+/// looks further back.
+///
+/// # When nothing may be dropped
+///
+/// An open, half-open or forced-open breaker is never dropped: the dependency
+/// it stands for stays protected however many other keys pass. When a new
+/// key finds only protected breakers, it is not kept: [`get`](Self::get) gives
+/// it the handle's one [`overflow`](Self::overflow) breaker, shared by every
+/// key in that situation (named `"{name}/overflow"`), until its shard has room
+/// again. A key therefore never gets a fresh, closed breaker in place of one
+/// that is open, and memory stays bounded whatever the keys.
+///
+/// # Metrics
+///
+/// By default every key's breaker is named after the config (its `name()`,
+/// its events and its metrics' `name` label), so callers choosing keys cannot
+/// create series: counters add up over all keys, and the gauges (state and
+/// rates), which would overwrite each other, are not published.
+/// [`with_key_labels`](Self::with_key_labels) names each key's breaker
+/// `"{name}/{key}"` instead, for at most 1,000 distinct keys; later keys are
+/// named `"{name}/other"` and share its counters.
 ///
 /// ```
 /// use seawall::breaker::{BreakerConfig, KeyedBreaker};
@@ -97,20 +142,47 @@ impl<K> fmt::Debug for KeyedBreaker<K> {
 }
 
 impl<K: Hash + Eq + Clone + fmt::Display> KeyedBreaker<K> {
-    /// Breakers built from `config`, at most `capacity` (at least 1) at a time.
-    /// Each is named `"{config name}/{key}"`.
+    /// Breakers built from `config`, at most `capacity` (at least 1) at a time,
+    /// all named after the config (see [Metrics](Self#metrics)).
     ///
     /// # Errors
     ///
     /// A [`ConfigError`] for a capacity of 0.
     pub fn new(config: BreakerConfig, capacity: usize) -> Result<Self, ConfigError> {
         Ok(Self {
-            breakers: KeyedComponents::new(config, capacity)?,
+            breakers: KeyedComponents::new(config, capacity, KeyLabels::Shared)?,
         })
     }
 
-    /// The breaker for `key`, made if it is new (evicting the least recently
-    /// used one when full).
+    /// Breakers built from `config`, at most `capacity` (at least 1) at a time,
+    /// each named `"{config name}/{key}"` for the first 1,000 distinct keys,
+    /// then `"{config name}/other"`: a metric label per key, bounded.
+    ///
+    /// ```
+    /// use seawall::breaker::{BreakerConfig, KeyedBreaker};
+    ///
+    /// let config = BreakerConfig::builder().name("hosts").build()?;
+    /// let breakers: KeyedBreaker<String> = KeyedBreaker::with_key_labels(config, 1024)?;
+    /// assert_eq!(breakers.get(&"api.example.com".into()).name(), "hosts/api.example.com");
+    /// for host in 0..1_000 {
+    ///     breakers.get(&format!("{host}.example.com"));
+    /// }
+    /// assert_eq!(breakers.get(&"one-too-many.example.com".into()).name(), "hosts/other");
+    /// # Ok::<(), seawall::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for a capacity of 0.
+    pub fn with_key_labels(config: BreakerConfig, capacity: usize) -> Result<Self, ConfigError> {
+        Ok(Self {
+            breakers: KeyedComponents::new(config, capacity, KeyLabels::per_key())?,
+        })
+    }
+
+    /// The breaker for `key`, made if it is new (dropping another when full,
+    /// as described on [`KeyedBreaker`]); the [`overflow`](Self::overflow)
+    /// breaker if the key is new and nothing may be dropped for it.
     pub fn get(&self, key: &K) -> Breaker {
         self.breakers.get(key)
     }
@@ -118,6 +190,23 @@ impl<K: Hash + Eq + Clone + fmt::Display> KeyedBreaker<K> {
     /// The breaker for `key` if one is kept, without making one.
     pub fn peek(&self, key: &K) -> Option<Breaker> {
         self.breakers.peek(key)
+    }
+
+    /// The breaker every new key shares while its shard holds only breakers
+    /// that may not be dropped.
+    ///
+    /// ```
+    /// use seawall::breaker::{BreakerConfig, KeyedBreaker};
+    ///
+    /// let breakers = KeyedBreaker::new(BreakerConfig::default(), 1)?;
+    /// breakers.get(&"dead.example.com").force_open();
+    /// let overflowing = breakers.get(&"new.example.com");
+    /// assert_eq!(overflowing.name(), breakers.overflow().name());
+    /// assert!(breakers.peek(&"new.example.com").is_none(), "not kept");
+    /// # Ok::<(), seawall::ConfigError>(())
+    /// ```
+    pub fn overflow(&self) -> &Breaker {
+        self.breakers.overflow()
     }
 
     /// How many breakers are kept.
@@ -128,6 +217,11 @@ impl<K: Hash + Eq + Clone + fmt::Display> KeyedBreaker<K> {
     /// Whether no breaker is kept.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How many breakers may be kept.
+    pub fn capacity(&self) -> usize {
+        self.breakers.capacity()
     }
 }
 

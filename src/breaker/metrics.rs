@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::classify::Outcome;
+use crate::keyed::MetricScope;
 use crate::observe;
 
 use super::state::State;
@@ -53,6 +54,11 @@ pub struct BreakerMetrics {
 /// The breaker's `metrics` handles, resolved once when it is built (the
 /// transitions counter, rare and labelled by two states, is looked up at each
 /// transition).
+///
+/// A keyed breaker without per-key labels shares its `name` with every other
+/// key's ([`MetricScope::SharedByKeys`]): its counters add up with theirs, and
+/// its gauges are not published, since each breaker would overwrite the
+/// others' state and rates.
 pub(super) struct MetricHandles {
     pub(super) success: metrics::Counter,
     pub(super) failure: metrics::Counter,
@@ -66,8 +72,12 @@ pub(super) struct MetricHandles {
 }
 
 impl MetricHandles {
-    pub(super) fn new(name: &str) -> Self {
+    pub(super) fn new(name: &str, scope: MetricScope) -> Self {
         let calls = |outcome: &'static str| metrics::counter!(observe::BREAKER_CALLS_TOTAL, "name" => name.to_owned(), "outcome" => outcome);
+        let gauge = |gauge: &'static str| match scope {
+            MetricScope::Own => metrics::gauge!(gauge, "name" => name.to_owned()),
+            MetricScope::SharedByKeys => metrics::Gauge::noop(),
+        };
         Self {
             success: calls("success"),
             failure: calls("failure"),
@@ -75,9 +85,9 @@ impl MetricHandles {
             slow_failure: calls("slow_failure"),
             ignored: calls("ignored"),
             rejections: metrics::counter!(observe::BREAKER_REJECTIONS_TOTAL, "name" => name.to_owned()),
-            state: metrics::gauge!(observe::BREAKER_STATE, "name" => name.to_owned()),
-            failure_rate: metrics::gauge!(observe::BREAKER_FAILURE_RATE, "name" => name.to_owned()),
-            slow_call_rate: metrics::gauge!(observe::BREAKER_SLOW_CALL_RATE, "name" => name.to_owned()),
+            state: gauge(observe::BREAKER_STATE),
+            failure_rate: gauge(observe::BREAKER_FAILURE_RATE),
+            slow_call_rate: gauge(observe::BREAKER_SLOW_CALL_RATE),
         }
     }
 

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::error::ConfigError;
+use crate::keyed::MetricScope;
 use crate::validate::positive_duration;
 
 /// The most concurrent calls, and the most waiters, one bulkhead may hold.
@@ -37,6 +38,9 @@ pub struct BulkheadConfig {
     pub(crate) max_concurrent: u32,
     pub(crate) max_waiting: u32,
     pub(crate) max_wait: Duration,
+    /// Whether the bulkhead's series are its own or shared with other keys'
+    /// bulkheads (set by a keyed handle only).
+    pub(crate) metric_scope: MetricScope,
 }
 
 impl BulkheadConfig {
@@ -154,6 +158,7 @@ impl BulkheadConfigBuilder {
             max_concurrent: self.max_concurrent,
             max_waiting,
             max_wait,
+            metric_scope: MetricScope::Own,
         })
     }
 }

@@ -4,13 +4,14 @@
 //! every slot. A [`KeyedBulkhead`] keeps a [`Bulkhead`] per key, all built
 //! from one config, at most `capacity` of them. When a new key would exceed
 //! it, a least recently used *idle* bulkhead (no call in flight, nobody
-//! waiting) is dropped; only if every kept bulkhead the map looks at is busy
-//! is the least recently used busy one dropped. Its calls in flight keep their
-//! slots in the dropped bulkhead, so until they finish that key may briefly
-//! run more calls than its cap: memory stays bounded whatever the keys.
+//! waiting) is dropped. A busy bulkhead is never dropped: a fresh one in its
+//! place would let its key run more calls than its cap. A new key that finds
+//! only busy bulkheads shares the handle's one overflow bulkhead with every
+//! other such key.
 //!
-//! Looking up a key takes a short lock on the map; the bulkhead it returns is
-//! lock-free as usual. A new key's bulkhead is built outside that lock.
+//! Looking up a key takes a short lock on one shard of the map; the bulkhead
+//! it returns is lock-free as usual. A new key's bulkhead is built outside
+//! that lock.
 //!
 //! These types are thin wrappers over the keyed machinery every keyed layer
 //! shares (`crate::keyed`); this file only says how a bulkhead is built for a
@@ -25,7 +26,8 @@ use tower_service::Service;
 
 use crate::error::{BoxError, ConfigError};
 use crate::keyed::{
-    CallThrough, KeyedComponent, KeyedComponents, KeyedHandle, KeyedLayer, KeyedService,
+    CallThrough, KeyLabels, KeyName, KeyedComponent, KeyedComponents, KeyedHandle, KeyedLayer,
+    KeyedService,
 };
 
 use super::future::ResponseFuture;
@@ -38,14 +40,18 @@ impl KeyedComponent for Bulkhead {
         config.name()
     }
 
-    fn build(config: &BulkheadConfig, name: String) -> Self {
+    fn build(config: &BulkheadConfig, name: KeyName) -> Self {
         let mut config = config.clone();
-        config.name = name.into();
+        if let Some(name) = name.name {
+            config.name = name.into();
+        }
+        config.metric_scope = name.scope;
         Bulkhead::new(config)
     }
 
     fn is_evictable(&self) -> bool {
-        // A busy bulkhead still caps its key's calls: keep it while an idle one can go.
+        // A busy bulkhead still caps its key's calls: a fresh one in its place
+        // would let the key run more than its cap.
         self.in_flight() == 0 && self.waiting() == 0
     }
 }
@@ -69,12 +75,32 @@ where
 /// A bounded set of bulkheads, one per key.
 ///
 /// At most `capacity` bulkheads are kept. A new key beyond that drops a least
-/// recently used *idle* bulkhead (nothing in flight, nobody waiting): the map
-/// looks at its 8 least recently used bulkheads for one, and a busy one it
-/// passes over counts as used then, so the next new key looks further back.
-/// If all it looks at are busy, the least recently used goes anyway, and its
-/// calls in flight keep their slots: until they finish, that key may run more
-/// calls than its cap. Memory stays bounded whatever the keys.
+/// recently used *idle* bulkhead (nothing in flight, nobody waiting). The map
+/// is sharded by the key's hash, each shard keeping its share of `capacity`;
+/// a new key looks at the 16 least recently used bulkheads of its shard for an
+/// idle one, and the busy ones it passes over count as used then, so the next
+/// new key looks further back.
+///
+/// # When every bulkhead is busy
+///
+/// A busy bulkhead is never dropped, so a key's calls in flight never exceed
+/// its cap. When a new key finds only busy bulkheads, it is not kept:
+/// [`get`](Self::get) gives it the handle's one [`overflow`](Self::overflow)
+/// bulkhead (named `"{name}/overflow"`, with the same cap), shared by every
+/// key in that situation, until its shard has room again. Keys that keep
+/// calls in flight on every kept bulkhead thus share one more cap between
+/// them instead of each getting a fresh one; memory stays bounded whatever
+/// the keys.
+///
+/// # Metrics
+///
+/// By default every key's bulkhead is named after the config (its `name()`,
+/// its events and its metrics' `name` label), so callers choosing keys cannot
+/// create series: rejections and waits add up over all keys, and the
+/// in-flight gauge, which each bulkhead would overwrite, is not published.
+/// [`with_key_labels`](Self::with_key_labels) names each key's bulkhead
+/// `"{name}/{key}"` instead, for at most 1,000 distinct keys; later keys are
+/// named `"{name}/other"`.
 ///
 /// ```
 /// use seawall::bulkhead::{BulkheadConfig, KeyedBulkhead};
@@ -106,19 +132,43 @@ impl<K> fmt::Debug for KeyedBulkhead<K> {
 
 impl<K: Hash + Eq + Clone + fmt::Display> KeyedBulkhead<K> {
     /// Bulkheads built from `config`, at most `capacity` (at least 1) at a
-    /// time. Each is named `"{config name}/{key}"`.
+    /// time, all named after the config (see [Metrics](Self#metrics)).
     ///
     /// # Errors
     ///
     /// A [`ConfigError`] for a capacity of 0.
     pub fn new(config: BulkheadConfig, capacity: usize) -> Result<Self, ConfigError> {
         Ok(Self {
-            bulkheads: KeyedComponents::new(config, capacity)?,
+            bulkheads: KeyedComponents::new(config, capacity, KeyLabels::Shared)?,
         })
     }
 
-    /// The bulkhead for `key`, made if it is new (dropping another when full,
-    /// as described on [`KeyedBulkhead`]).
+    /// Bulkheads built from `config`, at most `capacity` (at least 1) at a
+    /// time, each named `"{config name}/{key}"` for the first 1,000 distinct
+    /// keys, then `"{config name}/other"`: a metric label per key, bounded.
+    ///
+    /// ```
+    /// use seawall::bulkhead::{BulkheadConfig, KeyedBulkhead};
+    ///
+    /// let config = BulkheadConfig::builder().name("tenants").build()?;
+    /// let bulkheads = KeyedBulkhead::with_key_labels(config, 1024)?;
+    /// assert_eq!(bulkheads.get(&"acme").name(), "tenants/acme");
+    /// # Ok::<(), seawall::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for a capacity of 0.
+    pub fn with_key_labels(config: BulkheadConfig, capacity: usize) -> Result<Self, ConfigError> {
+        Ok(Self {
+            bulkheads: KeyedComponents::new(config, capacity, KeyLabels::per_key())?,
+        })
+    }
+
+    /// The bulkhead for `key`, made if it is new (dropping an idle one when
+    /// full, as described on [`KeyedBulkhead`]); the
+    /// [`overflow`](Self::overflow) bulkhead if the key is new and every
+    /// bulkhead it could drop is busy.
     pub fn get(&self, key: &K) -> Bulkhead {
         self.bulkheads.get(key)
     }
@@ -126,6 +176,22 @@ impl<K: Hash + Eq + Clone + fmt::Display> KeyedBulkhead<K> {
     /// The bulkhead for `key` if one is kept, without making one.
     pub fn peek(&self, key: &K) -> Option<Bulkhead> {
         self.bulkheads.peek(key)
+    }
+
+    /// The bulkhead every new key shares while its shard holds only busy
+    /// bulkheads.
+    ///
+    /// ```
+    /// use seawall::bulkhead::{BulkheadConfig, KeyedBulkhead};
+    ///
+    /// let bulkheads = KeyedBulkhead::new(BulkheadConfig::default(), 1)?;
+    /// let _busy = bulkheads.get(&"tenant-a").try_acquire()?;
+    /// let overflowing = bulkheads.get(&"tenant-b");
+    /// assert_eq!(overflowing.name(), bulkheads.overflow().name());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn overflow(&self) -> &Bulkhead {
+        self.bulkheads.overflow()
     }
 
     /// How many bulkheads are kept.
@@ -136,6 +202,37 @@ impl<K: Hash + Eq + Clone + fmt::Display> KeyedBulkhead<K> {
     /// Whether no bulkhead is kept.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How many bulkheads may be kept.
+    pub fn capacity(&self) -> usize {
+        self.bulkheads.capacity()
+    }
+}
+
+/// What the fuzz target compares with its model; built only under `cfg(fuzzing)`.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+impl<K: Hash + Eq + Clone + fmt::Display> KeyedBulkhead<K> {
+    /// How many of a shard's least recently used entries a new key looks at.
+    pub const FUZZ_EVICTION_PROBES: usize = crate::keyed::EVICTION_PROBES;
+
+    /// Which shard holds `key`.
+    pub fn fuzz_shard_of(&self, key: &K) -> usize {
+        self.bulkheads.map().shard_of(key)
+    }
+
+    /// Each shard's share of the capacity.
+    pub fn fuzz_shard_capacities(&self) -> Vec<usize> {
+        let map = self.bulkheads.map();
+        (0..map.shard_count())
+            .map(|shard| map.shard_capacity(shard))
+            .collect()
+    }
+
+    /// The keys of `shard`, from the most to the least recently used.
+    pub fn fuzz_keys_by_recency(&self, shard: usize) -> Vec<K> {
+        self.bulkheads.map().keys_by_recency(shard)
     }
 }
 

@@ -39,7 +39,8 @@
 //! # Per key
 //!
 //! [`KeyedBulkhead`] keeps a bulkhead per tenant, host or shard, at most a
-//! given number of them, so one tenant cannot take every slot.
+//! given number of them, so one tenant cannot take every slot. A busy one is
+//! never evicted, so no key runs more calls than its cap.
 //!
 //! # Without tower
 //!

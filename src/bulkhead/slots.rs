@@ -34,6 +34,7 @@ use std::fmt;
 use std::task::Waker;
 use std::time::Duration;
 
+use crate::keyed::MetricScope;
 use crate::observe::{self, Listeners};
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
 
@@ -109,7 +110,13 @@ impl BulkheadCore {
     pub(crate) fn new(config: BulkheadConfig) -> Self {
         let name = config.name();
         let metrics = BulkheadMetrics {
-            in_flight: metrics::gauge!(observe::BULKHEAD_IN_FLIGHT, "name" => name.to_owned()),
+            // Shared by keys, each bulkhead would overwrite the others' count.
+            in_flight: match config.metric_scope {
+                MetricScope::Own => {
+                    metrics::gauge!(observe::BULKHEAD_IN_FLIGHT, "name" => name.to_owned())
+                }
+                MetricScope::SharedByKeys => metrics::Gauge::noop(),
+            },
             rejections: metrics::counter!(observe::BULKHEAD_REJECTIONS_TOTAL, "name" => name.to_owned()),
             wait: metrics::histogram!(observe::BULKHEAD_WAIT_SECONDS, "name" => name.to_owned()),
         };

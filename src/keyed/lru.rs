@@ -1,55 +1,45 @@
-//! The bounded map behind every keyed component.
+//! One shard of the keyed map: a bounded least-recently-used list of entries
+//! under its own short lock.
 //!
-//! # Bounded, least recently used first out
+//! # Least recently used first out, protected entries never
 //!
-//! At most `capacity` entries are kept. A new key beyond that evicts one: the
-//! least recently used entry whose component
+//! A shard keeps at most its `capacity` entries. A new key beyond that evicts
+//! the least recently used entry whose component
 //! [may be evicted](KeyedComponent::is_evictable), looking at no more than
-//! [`EVICTION_PROBES`] of the least recently used entries; if none of them may,
-//! the least recently used of all goes, so memory stays bounded whatever the
-//! keys. An entry passed over because it may not be evicted counts as used
-//! then (it is busy, after all), so the next new key looks further back: no
-//! new key scans the whole map, yet entries that may go surface over a few
-//! insertions.
+//! [`EVICTION_PROBES`] entries from the least recently used end. An entry
+//! passed over because it is protected (an open breaker, a busy bulkhead, a
+//! component still being built) counts as used then, so the next new key looks
+//! further back: no new key scans the whole shard, yet entries that may go
+//! surface over a few insertions, and the order among entries that may be
+//! evicted is never changed by the search. If every entry looked at is
+//! protected, nothing is evicted and the new key is not kept
+//! ([`Inserted::Full`]): the map's caller decides what such a key gets.
 //!
-//! Entries sit in a slab, linked from the newest to the oldest use, so that a
-//! hit, an eviction and an insertion each take constant time under the map's
-//! lock.
-//!
-//! # Building outside the lock
-//!
-//! A component can be slow to build (a breaker resolves its metric handles),
-//! so a new key's component is not built under the map's lock. The caller
-//! that finds the key missing inserts a locked placeholder cell for it and
-//! builds the component in that cell; other callers of the same key wait on
-//! the cell for that one build, while callers of other keys never wait for
-//! it. The builder then turns the placeholder into the component itself, so later hits
-//! do not touch the cell. A build that panics takes its placeholder out again
-//! (nothing half-made stays), and the callers that waited on it start over.
+//! Entries sit in a slab, linked from the newest to the oldest use, so a hit,
+//! an eviction and an insertion each take constant time under the lock.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use crate::error::ConfigError;
 use crate::sync::{Arc, Mutex, MutexGuard};
 
 use super::component::KeyedComponent;
 
-/// How many of the least recently used entries a new key looks at for one
-/// that may be evicted.
-const EVICTION_PROBES: usize = 8;
+/// How many entries, from the least recently used end, a new key looks at for
+/// one that may be evicted.
+pub(crate) const EVICTION_PROBES: usize = 16;
 
 /// No neighbour: the end of the recency list.
 const END: usize = usize::MAX;
 
-/// A bounded map from keys to components, least recently used first out.
-pub(crate) struct LruMap<K, C> {
+/// One shard: at most `capacity` entries under one lock.
+pub(super) struct Shard<K, C> {
     capacity: usize,
     entries: Mutex<Entries<K, C>>,
 }
 
 /// The entries, in a slab linked by recency.
-struct Entries<K, C> {
+pub(super) struct Entries<K, C> {
     /// Where each key's entry sits in `slab`.
     index: HashMap<K, usize>,
     /// Never longer than the capacity: an evicted entry's place is reused.
@@ -70,7 +60,7 @@ struct Entry<K, C> {
 }
 
 /// A kept component, or the cell it is being built in.
-enum Slot<C> {
+pub(super) enum Slot<C> {
     Built(C),
     /// Held locked by the caller that inserted it until that caller has
     /// built the component into it; `None` after that only if the build
@@ -78,14 +68,22 @@ enum Slot<C> {
     Building(Arc<Mutex<Option<C>>>),
 }
 
-impl<K, C> LruMap<K, C> {
-    /// A map of at most `capacity` (at least 1) components.
-    pub(crate) fn new(capacity: usize) -> Result<Self, ConfigError> {
-        if capacity == 0 {
-            return Err(ConfigError::new("capacity", capacity, "at least 1"));
-        }
-        let expected = capacity.min(4096);
-        Ok(Self {
+/// What [`Entries::insert`] did with a new key.
+#[must_use]
+pub(super) enum Inserted<C> {
+    /// Kept, evicting the component given back (if the shard was full), for
+    /// the caller to drop outside the lock.
+    Kept(Option<Slot<C>>),
+    /// Not kept: every entry looked at is protected.
+    Full,
+}
+
+impl<K, C> Shard<K, C> {
+    /// A shard of at most `capacity` (at least 1) entries, with room for
+    /// `expected` before its first growth.
+    pub(super) fn new(capacity: usize, expected: usize) -> Self {
+        let expected = expected.min(capacity);
+        Self {
             capacity,
             entries: Mutex::new(Entries {
                 index: HashMap::with_capacity(expected),
@@ -93,183 +91,90 @@ impl<K, C> LruMap<K, C> {
                 newest: END,
                 oldest: END,
             }),
-        })
+        }
     }
 
-    pub(crate) fn capacity(&self) -> usize {
+    pub(super) fn capacity(&self) -> usize {
         self.capacity
     }
 
-    pub(crate) fn len(&self) -> usize {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Entries<K, C>> {
+        self.entries.lock()
+    }
+
+    pub(super) fn len(&self) -> usize {
         self.entries.lock().index.len()
     }
 }
 
-impl<K: Hash + Eq + Clone, C: KeyedComponent> LruMap<K, C> {
-    /// The component for `key`, built by `build` (outside the map's lock) if
-    /// the key is new, evicting another entry when the map is full.
-    pub(crate) fn get_or_build(&self, key: &K, build: impl FnOnce() -> C) -> C {
-        loop {
-            let cell = {
-                let mut entries = self.entries.lock();
-                let Some(at) = entries.index.get(key).copied() else {
-                    return self.build_new(entries, key, build);
-                };
-                entries.mark_used(at);
-                match &entries.slab[at].component {
-                    Slot::Built(component) => return component.clone(),
-                    Slot::Building(cell) => cell.clone(),
-                }
-            };
-            // Another caller is building it: wait for that build, without the map's lock.
-            let built = cell.lock().clone();
-            if let Some(component) = built {
-                return component;
-            }
-            // That build panicked and took its placeholder out: start over.
-        }
-    }
-
-    /// Inserts a placeholder for the new `key`, then builds its component
-    /// outside the map's lock (but holding the placeholder's, so that callers
-    /// of the same key wait for this build).
-    fn build_new(
-        &self,
-        mut entries: MutexGuard<'_, Entries<K, C>>,
-        key: &K,
-        build: impl FnOnce() -> C,
-    ) -> C {
-        let cell = Arc::new(Mutex::new(None));
-        // Locked before anyone can see it. Lock order: a placeholder, then the
-        // map; nobody waits for a placeholder while holding the map's lock.
-        let mut built = cell.lock();
-        let evicted = entries.insert(key, Slot::Building(cell.clone()), self.capacity);
-        drop(entries);
-        // From here on, a panic (in the build, or in an evicted component's drop)
-        // takes the placeholder out, so callers waiting on it start over.
-        let placeholder = Placeholder {
-            map: self,
-            key,
-            cell: &cell,
-            built: false,
-        };
-        // The last handle to an evicted component may free it: not under the lock.
-        drop(evicted);
-        let component = build();
-        *built = Some(component.clone());
-        drop(built);
-        placeholder.settle(&component);
-        component
-    }
-
-    /// The component for `key` if one is kept (and built); does not count as
-    /// a use.
-    pub(crate) fn peek(&self, key: &K) -> Option<C> {
-        let entries = self.entries.lock();
-        let at = *entries.index.get(key)?;
-        match &entries.slab[at].component {
-            Slot::Built(component) => Some(component.clone()),
-            Slot::Building(_) => None,
-        }
-    }
-}
-
-/// A new key's placeholder while its component is built: replaced by the
-/// component once built, or taken out if the build panics.
-struct Placeholder<'a, K: Hash + Eq + Clone, C: KeyedComponent> {
-    map: &'a LruMap<K, C>,
-    key: &'a K,
-    cell: &'a Arc<Mutex<Option<C>>>,
-    built: bool,
-}
-
-impl<K: Hash + Eq + Clone, C: KeyedComponent> Placeholder<'_, K, C> {
-    fn settle(mut self, component: &C) {
-        self.built = true;
-        let mut entries = self.map.entries.lock();
-        if let Some(at) = entries.placeholder(self.key, self.cell) {
-            entries.slab[at].component = Slot::Built(component.clone());
-        }
-    }
-}
-
-impl<K: Hash + Eq + Clone, C: KeyedComponent> Drop for Placeholder<'_, K, C> {
-    fn drop(&mut self) {
-        if self.built {
-            return;
-        }
-        // The build panicked: nothing half-made stays, and callers waiting on
-        // the placeholder start over.
-        let mut entries = self.map.entries.lock();
-        if let Some(at) = entries.placeholder(self.key, self.cell) {
-            entries.remove(at);
-        }
-    }
-}
-
 impl<K: Hash + Eq + Clone, C: KeyedComponent> Entries<K, C> {
+    /// Where `key`'s entry is.
+    pub(super) fn find(&self, key: &K) -> Option<usize> {
+        self.index.get(key).copied()
+    }
+
+    pub(super) fn slot(&self, at: usize) -> &Slot<C> {
+        &self.slab[at].component
+    }
+
+    /// Replaces the placeholder at `at` with the component built in it.
+    pub(super) fn settle(&mut self, at: usize, component: C) {
+        self.slab[at].component = Slot::Built(component);
+    }
+
     /// Adds `key` as the most recently used entry, evicting one first if the
-    /// map holds `capacity` entries; gives the evicted component back, for
-    /// the caller to drop outside the lock.
-    #[must_use]
-    fn insert(&mut self, key: &K, component: Slot<C>, capacity: usize) -> Option<Slot<C>> {
-        let mut evicted = None;
-        let at = if self.slab.len() < capacity {
+    /// shard holds `capacity` entries; when every entry looked at is
+    /// protected, adds nothing.
+    pub(super) fn insert(&mut self, key: &K, component: Slot<C>, capacity: usize) -> Inserted<C> {
+        if self.slab.len() < capacity {
             self.slab.push(Entry {
                 key: key.clone(),
                 component,
                 newer: END,
                 older: END,
             });
-            self.slab.len() - 1
-        } else {
-            let at = self.victim();
-            self.unlink(at);
-            let old = std::mem::replace(
-                &mut self.slab[at],
-                Entry {
-                    key: key.clone(),
-                    component,
-                    newer: END,
-                    older: END,
-                },
-            );
-            self.index.remove(&old.key);
-            evicted = Some(old.component);
-            at
+            let at = self.slab.len() - 1;
+            self.link_newest(at);
+            self.index.insert(key.clone(), at);
+            return Inserted::Kept(None);
+        }
+        let Some(at) = self.victim() else {
+            return Inserted::Full;
         };
+        self.unlink(at);
+        let old = std::mem::replace(
+            &mut self.slab[at],
+            Entry {
+                key: key.clone(),
+                component,
+                newer: END,
+                older: END,
+            },
+        );
+        self.index.remove(&old.key);
         self.link_newest(at);
         self.index.insert(key.clone(), at);
-        evicted
+        Inserted::Kept(Some(old.component))
     }
 
-    /// The entry to evict from a full map (see the module docs): the least
-    /// recently used that may go among the probed ones; failing that, the
-    /// least recently used built one, so that a component still being built
-    /// (which its callers will use) is evicted only when every probed entry
-    /// is still being built.
-    fn victim(&mut self) -> usize {
-        let oldest = self.oldest;
-        let mut oldest_built = None;
-        let mut at = oldest;
+    /// The entry to evict from a full shard (see the module docs): the least
+    /// recently used that may go among the [`EVICTION_PROBES`] oldest; the
+    /// protected ones passed over count as used now.
+    fn victim(&mut self) -> Option<usize> {
+        let mut at = self.oldest;
         for _ in 0..EVICTION_PROBES.min(self.slab.len()) {
-            let slot = &self.slab[at].component;
-            if slot.is_evictable() {
-                return at;
+            if self.slab[at].component.is_evictable() {
+                return Some(at);
             }
-            if oldest_built.is_none() && matches!(slot, Slot::Built(_)) {
-                oldest_built = Some(at);
-            }
-            // Kept, and counted as used now, so the next new key looks past it.
             let next = self.slab[at].newer;
             self.mark_used(at);
             at = next;
         }
-        oldest_built.unwrap_or(oldest)
+        None
     }
 
     /// Makes the entry at `at` the most recently used.
-    fn mark_used(&mut self, at: usize) {
+    pub(super) fn mark_used(&mut self, at: usize) {
         if self.newest != at {
             self.unlink(at);
             self.link_newest(at);
@@ -299,9 +204,9 @@ impl<K: Hash + Eq + Clone, C: KeyedComponent> Entries<K, C> {
         self.newest = at;
     }
 
-    /// Where `key`'s placeholder `cell` is, unless the entry was evicted (or
-    /// evicted and made again) meanwhile.
-    fn placeholder(&self, key: &K, cell: &Arc<Mutex<Option<C>>>) -> Option<usize> {
+    /// Where `key`'s placeholder `cell` is, unless the entry was taken out
+    /// (or taken out and made again) meanwhile.
+    pub(super) fn placeholder(&self, key: &K, cell: &Arc<Mutex<Option<C>>>) -> Option<usize> {
         let at = *self.index.get(key)?;
         match &self.slab[at].component {
             Slot::Building(kept) if Arc::ptr_eq(kept, cell) => Some(at),
@@ -311,7 +216,7 @@ impl<K: Hash + Eq + Clone, C: KeyedComponent> Entries<K, C> {
 
     /// Takes the entry at `at` out; the last entry of the slab moves into
     /// its place.
-    fn remove(&mut self, at: usize) {
+    pub(super) fn remove(&mut self, at: usize) {
         self.unlink(at);
         let removed = self.slab.swap_remove(at);
         self.index.remove(&removed.key);
@@ -334,27 +239,26 @@ impl<K: Hash + Eq + Clone, C: KeyedComponent> Entries<K, C> {
     }
 }
 
+#[cfg(any(test, fuzzing))]
+impl<K: Clone, C> Entries<K, C> {
+    /// The keys from the most to the least recently used.
+    pub(super) fn keys_by_recency(&self) -> Vec<K> {
+        let mut keys = Vec::with_capacity(self.slab.len());
+        let mut at = self.newest;
+        while at != END {
+            keys.push(self.slab[at].key.clone());
+            at = self.slab[at].older;
+        }
+        keys
+    }
+}
+
 impl<C: KeyedComponent> Slot<C> {
-    /// A component still being built is kept: evicting it would waste the build.
+    /// A component still being built is kept: its callers are about to use it.
     fn is_evictable(&self) -> bool {
         match self {
             Slot::Built(component) => component.is_evictable(),
             Slot::Building(_) => false,
         }
-    }
-}
-
-/// The keys from the most to the least recently used, for tests.
-#[cfg(test)]
-impl<K: Clone, C> LruMap<K, C> {
-    pub(crate) fn keys_by_recency(&self) -> Vec<K> {
-        let entries = self.entries.lock();
-        let mut keys = Vec::with_capacity(entries.slab.len());
-        let mut at = entries.newest;
-        while at != END {
-            keys.push(entries.slab[at].key.clone());
-            at = entries.slab[at].older;
-        }
-        keys
     }
 }

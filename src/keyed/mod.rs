@@ -1,25 +1,38 @@
 //! One component per key (a breaker or a bulkhead per host, tenant or shard),
 //! written once for every layer that has a keyed variant.
 //!
-//! Keys come from requests, so their number is not ours to choose: a keyed
-//! component keeps at most `capacity` components, and makes room for a new key
-//! by dropping one it need not keep ([`LruMap`] says which). Everything a keyed
-//! variant needs is here:
+//! Keys come from requests, so their number and their values are not ours to
+//! choose, and whoever chooses them may be hostile. A keyed handle therefore:
+//!
+//! - keeps at most `capacity` components, in a map sharded by the key's hash
+//!   so that a thread taking new keys hardly slows one serving kept keys
+//!   ([`KeyedMap`]); a new key's component is built outside every lock;
+//! - never evicts a component that still protects something (an open breaker,
+//!   a busy bulkhead): a new key whose shard holds nothing else to evict gets
+//!   the handle's one *overflow* component, shared by every such key, so the
+//!   limit it enforces is never bypassed by a fresh component;
+//! - names the components' metrics after the config, not the key, unless per-key
+//!   labels are asked for, and then for at most 1,000 keys ([`KeyLabels`]).
+//!
+//! What each piece is:
 //!
 //! - [`KeyedComponent`]: what a layer's component tells the map, namely how it
-//!   is built from the shared config and a per-key name, and whether it may be
-//!   dropped now;
-//! - [`KeyedComponents`]: the shared handle, a config and the bounded map;
+//!   is built from the shared config and a name, and whether it may be dropped
+//!   now;
+//! - [`KeyedComponents`]: the shared handle, a config, the bounded map, the
+//!   overflow component and the labels;
 //! - [`KeyedLayer`] and [`KeyedService`]: the tower glue, which picks each
 //!   request's component by a key extractor closure and lets the component
 //!   decide the call ([`CallThrough`]).
 //!
 //! A layer's public `KeyedX`, `KeyedXLayer` and `KeyedXService` are thin
-//! wrappers over these, so that a change to how keyed state is kept (sharding,
-//! protecting more entries, bounding metric labels) is made here once.
+//! wrappers over these, so that a change to how keyed state is kept is made
+//! here once.
 
 mod component;
+mod labels;
 mod lru;
+mod map;
 mod service;
 #[cfg(all(test, not(loom)))]
 mod tests;
@@ -31,7 +44,10 @@ use crate::error::ConfigError;
 use crate::sync::Arc;
 
 pub(crate) use self::component::KeyedComponent;
-pub(crate) use self::lru::LruMap;
+pub(crate) use self::labels::{KeyLabels, KeyName, MetricScope};
+#[cfg(fuzzing)]
+pub(crate) use self::lru::EVICTION_PROBES;
+pub(crate) use self::map::{Found, KeyedMap};
 pub(crate) use self::service::{CallThrough, KeyedHandle, KeyedLayer, KeyedService};
 
 /// A bounded set of components, one per key, all built from one config.
@@ -43,7 +59,10 @@ pub(crate) struct KeyedComponents<K, C: KeyedComponent> {
 
 struct Shared<K, C: KeyedComponent> {
     config: C::Config,
-    components: LruMap<K, C>,
+    components: KeyedMap<K, C>,
+    /// What a new key gets when its shard holds nothing it may evict.
+    overflow: C,
+    labels: KeyLabels,
 }
 
 impl<K, C: KeyedComponent> Clone for KeyedComponents<K, C> {
@@ -56,12 +75,26 @@ impl<K, C: KeyedComponent> Clone for KeyedComponents<K, C> {
 
 impl<K, C: KeyedComponent> KeyedComponents<K, C> {
     /// Components built from `config`, at most `capacity` (at least 1) at a
-    /// time.
-    pub(crate) fn new(config: C::Config, capacity: usize) -> Result<Self, ConfigError> {
+    /// time, their metrics labelled as `labels` says.
+    pub(crate) fn new(
+        config: C::Config,
+        capacity: usize,
+        labels: KeyLabels,
+    ) -> Result<Self, ConfigError> {
+        let components = KeyedMap::new(capacity)?;
+        let overflow = C::build(
+            &config,
+            KeyName {
+                name: Some(labels::overflow_name(C::config_name(&config))),
+                scope: MetricScope::Own,
+            },
+        );
         Ok(Self {
             shared: Arc::new(Shared {
                 config,
-                components: LruMap::new(capacity)?,
+                components,
+                overflow,
+                labels,
             }),
         })
     }
@@ -81,6 +114,24 @@ impl<K, C: KeyedComponent> KeyedComponents<K, C> {
         self.shared.components.len()
     }
 
+    /// The component every key shares while its shard holds nothing it may
+    /// evict.
+    pub(crate) fn overflow(&self) -> &C {
+        &self.shared.overflow
+    }
+
+    /// The map itself, for the fuzz target.
+    #[cfg(fuzzing)]
+    pub(crate) fn map(&self) -> &KeyedMap<K, C> {
+        &self.shared.components
+    }
+
+    /// How many keys have a metric label of their own so far.
+    #[cfg(test)]
+    pub(crate) fn labelled_keys(&self) -> usize {
+        self.shared.labels.labelled()
+    }
+
     /// `Debug` for the public handle called `type_name`.
     pub(crate) fn fmt_as(&self, type_name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct(type_name)
@@ -91,22 +142,27 @@ impl<K, C: KeyedComponent> KeyedComponents<K, C> {
 }
 
 impl<K: Hash + Eq + Clone + fmt::Display, C: KeyedComponent> KeyedComponents<K, C> {
-    /// The component for `key`, built if it is new and named
-    /// `"{config name}/{key}"`.
+    /// The component for `key`, built if it is new (named as the labels
+    /// say); the overflow component if the key is new and its shard holds
+    /// nothing it may evict.
     pub(crate) fn get(&self, key: &K) -> C {
-        let config = &self.shared.config;
-        self.shared.components.get_or_build(key, || {
-            C::build(config, name_for_key(C::config_name(config), key))
-        })
+        let Shared {
+            config,
+            components,
+            overflow,
+            labels,
+        } = &*self.shared;
+        let found = components.get_or_build(key, || {
+            C::build(config, labels.name_for(C::config_name(config), key))
+        });
+        match found {
+            Found::Kept(component) => component,
+            Found::Full => overflow.clone(),
+        }
     }
 
     /// The component for `key` if one is kept; does not count as a use.
     pub(crate) fn peek(&self, key: &K) -> Option<C> {
         self.shared.components.peek(key)
     }
-}
-
-/// The name of the component kept for `key`: `"{base}/{key}"`.
-fn name_for_key(base: &str, key: &impl fmt::Display) -> String {
-    format!("{base}/{key}")
 }

@@ -182,7 +182,8 @@ impl ResilienceMiddlewareBuilder {
     }
 
     /// A breaker per `scheme://host:port`, built from `config`, at most
-    /// `capacity` kept (the least recently used goes first).
+    /// `capacity` kept (the least recently used closed one goes first; see
+    /// [`KeyedBreaker`] for open breakers and metric names).
     pub fn breaker_per_host(mut self, config: BreakerConfig, capacity: usize) -> Self {
         self.per_host = Some((config, capacity));
         self.breaker = None;

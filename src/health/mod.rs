@@ -99,12 +99,14 @@
 
 mod check;
 mod component;
+mod entry;
 pub mod error;
 pub mod future;
 mod handle;
 mod http;
 mod layer;
 mod lifecycle;
+mod probe;
 mod refresh;
 mod registry;
 mod report;

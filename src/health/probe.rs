@@ -132,7 +132,7 @@ impl HealthRegistry {
 
     /// Refreshes the summary if a polled component's status moved since it
     /// was last published.
-    fn refresh_if_polled_moved(&self) {
+    pub(super) fn refresh_if_polled_moved(&self) {
         if !self.state.probe.has_polled.load(Ordering::Relaxed) {
             return;
         }

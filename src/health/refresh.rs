@@ -80,9 +80,11 @@ impl HealthRegistry {
 
     /// The summary as last computed, brought up to date first if a
     /// registered handle changed since (see
-    /// [`register_breaker`](Self::register_breaker)).
+    /// [`register_breaker`](Self::register_breaker) and
+    /// [`register_bulkhead`](Self::register_bulkhead)). Runs no check.
     pub fn summary(&self) -> HealthSummary {
         self.refresh_if_pending();
+        self.refresh_if_polled_moved();
         self.state.summary.sender.borrow().clone()
     }
 

@@ -194,7 +194,8 @@ impl HealthRegistry {
     /// A bulkhead announces no change of its own, so the registry looks at it
     /// again on every `/readyz` probe and [`summary`](Self::summary) read
     /// (a few atomic loads), and listens to its refusals and waits (a full
-    /// bulkhead's only signs) so that subscribers hear of it filling up.
+    /// bulkhead's only signs) so that subscribers hear of it filling up;
+    /// they hear of it emptying at the next probe, summary read or refresh.
     /// Registering the same bulkhead again adds no second listener.
     #[cfg(feature = "bulkhead")]
     pub fn register_bulkhead(

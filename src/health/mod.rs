@@ -111,6 +111,7 @@ mod http;
 mod layer;
 mod lifecycle;
 mod probe;
+mod probe_state;
 mod refresh;
 mod registry;
 mod report;

@@ -9,34 +9,13 @@
 //! whose status moved, or checks whose minimum interval has passed (then one
 //! probe runs them, the others answer from the cache meanwhile).
 
-use std::sync::{OnceLock, Weak};
+use std::sync::Weak;
 use std::time::Duration;
 
-use crate::clock::Clock;
-use crate::sync::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::{AtomicBool, Ordering};
 
 use super::registry::RegistryState;
 use super::{HealthRegistry, Lifecycle, Status};
-
-/// The part of the registry's state the probe path reads.
-pub(super) struct ProbeState {
-    clock: Clock,
-    /// A listener announced a change the summary does not show yet.
-    refresh_pending: AtomicBool,
-    /// Some registered component is polled (see `Entry::polled`).
-    has_polled: AtomicBool,
-    /// When (in `clock`'s nanoseconds) the checks are next due; `u64::MAX`
-    /// while there are none.
-    checks_due: AtomicU64,
-    /// Counts registrations of components with checks, so that a run that
-    /// raced one does not push the new check's first run out.
-    checks_epoch: AtomicU64,
-    /// A probe is running the due checks.
-    checking: AtomicBool,
-    /// The runtime the registry was set up in, to refresh on when a
-    /// transition happens on a thread outside any runtime.
-    runtime: OnceLock<tokio::runtime::Handle>,
-}
 
 /// What a probe answers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,43 +25,7 @@ pub(super) struct ProbeAnswer {
     pub(super) lifecycle: Lifecycle,
 }
 
-impl ProbeState {
-    pub(super) fn new() -> Self {
-        Self {
-            clock: Clock::tokio(),
-            refresh_pending: AtomicBool::new(false),
-            has_polled: AtomicBool::new(false),
-            checks_due: AtomicU64::new(u64::MAX),
-            checks_epoch: AtomicU64::new(0),
-            checking: AtomicBool::new(false),
-            runtime: OnceLock::new(),
-        }
-    }
-
-    /// Keeps the current runtime, if any and none is kept yet.
-    pub(super) fn remember_runtime(&self) {
-        if self.runtime.get().is_none() {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                let _ = self.runtime.set(runtime);
-            }
-        }
-    }
-
-    /// A component with a check was registered: checks are due now.
-    pub(super) fn checks_added(&self) {
-        // Release (both): a run that reads the new epoch (Acquire) also sees
-        // the entry registered before it.
-        self.checks_epoch.fetch_add(1, Ordering::Release);
-        self.checks_due.store(0, Ordering::Release);
-    }
-
-    /// Whether any registered component is polled.
-    pub(super) fn set_polled(&self, polled: bool) {
-        // Relaxed: read by probes as a hint; the entries themselves are read
-        // under the components' lock.
-        self.has_polled.store(polled, Ordering::Relaxed);
-    }
-
+impl HealthRegistry {
     /// Marks the summary stale and refreshes it in a task of its own, on the
     /// current runtime or the one the registry was set up in; without either,
     /// the next [`summary`](HealthRegistry::summary) read or probe refreshes
@@ -117,9 +60,7 @@ impl ProbeState {
             }));
         }
     }
-}
 
-impl HealthRegistry {
     /// Refreshes the summary if a listener announced a change since the last
     /// refresh.
     pub(super) fn refresh_if_pending(&self) {

@@ -13,7 +13,7 @@ use crate::sync::{AtomicU32, AtomicUsize, Mutex};
 use crate::validate::LONGEST_DURATION;
 
 use super::entry::Entry;
-use super::probe::ProbeState;
+use super::probe_state::ProbeState;
 use super::status::Lifecycle;
 use super::summary::SummaryCache;
 use super::{BreakerComponent, Check, Component, Criticality};
@@ -286,10 +286,10 @@ impl HealthRegistry {
 
     /// A refresh for a component's listener: it holds the registry weakly, so
     /// a component outliving its registry keeps nothing alive, and it only
-    /// schedules the refresh (see [`ProbeState::schedule_refresh`]).
+    /// schedules the refresh (see `schedule_refresh`).
     fn weak_refresh(&self) -> impl Fn() + Send + Sync + 'static {
         let registry: Weak<RegistryState> = Arc::downgrade(&self.state);
-        move || ProbeState::schedule_refresh(&registry)
+        move || HealthRegistry::schedule_refresh(&registry)
     }
 
     /// The registry of `state`, if any clone of it is still alive.

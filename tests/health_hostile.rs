@@ -79,7 +79,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-// ------------------------------------------------------------------- helpers
+// --------------------------------------------------------------- shared setup
 
 const SECRET: &str = "password=hunter2 at db.internal:5432";
 

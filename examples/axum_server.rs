@@ -104,10 +104,13 @@ fn app(health: &HealthRegistry, metrics: PrometheusHandle) -> Result<Router, Box
                 .layer(resilience),
         );
     let endpoints = HealthService::new(health.clone());
+    // Details (components, error texts) are for operators: this demo listens
+    // on 127.0.0.1 only. A public service serves them on an admin port.
+    let detailed = endpoints.clone().details(true);
     Ok(api
         .route_service("/livez", endpoints.clone())
-        .route_service("/readyz", endpoints.clone())
-        .route_service("/health", endpoints)
+        .route_service("/readyz", endpoints)
+        .route_service("/health", detailed)
         .route(
             "/metrics",
             get(move || std::future::ready(metrics.render())),

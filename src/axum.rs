@@ -120,7 +120,9 @@ impl<B: From<String>> ErrorToResponse<B> for HttpMapping {
 /// last millisecond is not rounded up to a whole extra second.
 fn retry_after_seconds(after: Duration) -> u64 {
     let after = after.saturating_sub(Duration::from_millis(1));
-    let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    let seconds = after
+        .as_secs()
+        .saturating_add(u64::from(after.subsec_nanos() > 0));
     seconds.max(1)
 }
 
@@ -155,9 +157,10 @@ impl ErrorResponseLayer {
     }
 
     /// The `Retry-After` sent where the error carries no wait of its own (a
-    /// full bulkhead, a breaker forced open).
+    /// full bulkhead, a breaker forced open). Saturates at 7 days; sent in
+    /// whole seconds, at least 1.
     pub fn default_retry_after(mut self, after: Duration) -> Self {
-        self.mapping.default_retry_after = after;
+        self.mapping.default_retry_after = after.min(crate::validate::LONGEST_DURATION);
         self
     }
 }
@@ -177,5 +180,6 @@ mod tests {
             5,
             "a deadline's millisecond rounding is not a second more"
         );
+        assert_eq!(retry_after_seconds(Duration::MAX), u64::MAX, "saturates");
     }
 }

@@ -307,6 +307,15 @@ impl Breaker {
         self.core().add_transition_listener(Box::new(listener));
     }
 
+    /// This breaker's shared state, weakly: tells it apart from every other
+    /// breaker without keeping it alive (a health registry listens to each
+    /// breaker once).
+    #[cfg(all(feature = "health", not(loom)))]
+    pub(crate) fn identity(&self) -> std::sync::Weak<dyn std::any::Any + Send + Sync> {
+        let core: Arc<dyn std::any::Any + Send + Sync> = self.core.clone();
+        Arc::downgrade(&core)
+    }
+
     /// Closes the breaker with a fresh window, whatever its state, and voids
     /// any pending timer.
     ///

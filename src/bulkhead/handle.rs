@@ -41,6 +41,15 @@ pub struct Bulkhead {
 }
 
 impl Bulkhead {
+    /// This bulkhead's shared state, weakly: tells it apart from every other
+    /// bulkhead without keeping it alive (a health registry listens to each
+    /// bulkhead once).
+    #[cfg(all(feature = "health", not(loom)))]
+    pub(crate) fn identity(&self) -> std::sync::Weak<dyn std::any::Any + Send + Sync> {
+        let core: Arc<dyn std::any::Any + Send + Sync> = self.core.clone();
+        Arc::downgrade(&core)
+    }
+
     /// A bulkhead with `config`.
     pub fn new(config: BulkheadConfig) -> Self {
         Self {

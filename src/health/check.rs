@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::error::BoxError;
 use crate::sync::Mutex;
+use crate::validate::LONGEST_DURATION;
 
 use super::component::{panic_message, AbortOnDrop};
 use super::{Component, ComponentFuture, Details, Status};
@@ -26,9 +27,10 @@ type CheckFn = dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), BoxError>> + S
 /// [`Down`](Status::Down) with the reason in
 /// [`Details::error`], and the health endpoint keeps answering.
 ///
-/// Error messages appear in the detailed report; turn details off
-/// ([`HealthService::details`](super::HealthService::details)) on endpoints the
-/// public can reach.
+/// Error messages appear in the detailed report, which
+/// [`HealthService`](super::HealthService) serves only when asked to
+/// ([`details(true)`](super::HealthService::details)): never on an endpoint
+/// the public can reach.
 ///
 /// Defaults: a 1 s timeout and a 1 s minimum interval. Needs a tokio runtime to
 /// run; without one it reports down.
@@ -88,17 +90,18 @@ impl Check {
         }
     }
 
-    /// Reports down when a run takes longer than `timeout`.
+    /// Reports down when a run takes longer than `timeout`. Saturates at 7
+    /// days.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.timeout = timeout.min(LONGEST_DURATION);
         self
     }
 
     /// Keeps a result for `interval` after it finished; probes within it get
-    /// the cached result. Zero runs the check on every probe (still one at a
-    /// time).
+    /// the cached result. Zero runs the check on every probe that finds no
+    /// run in progress (still one at a time). Saturates at 7 days.
     pub fn min_interval(mut self, interval: Duration) -> Self {
-        self.min_interval = interval;
+        self.min_interval = interval.min(LONGEST_DURATION);
         self
     }
 
@@ -164,5 +167,9 @@ impl Component for Check {
 
     fn check(&self) -> ComponentFuture<'_> {
         Box::pin(self.run())
+    }
+
+    fn check_interval(&self) -> Option<Duration> {
+        Some(self.min_interval)
     }
 }

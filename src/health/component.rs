@@ -24,10 +24,13 @@ pub type ComponentFuture<'a> = Pin<Box<dyn Future<Output = Details> + Send + 'a>
 /// bulkhead, a connection pool.
 ///
 /// [`status`](Self::status) is the cheap, synchronous last-known status the
-/// change notifications are built from; [`check`](Self::check) is the detailed
-/// look a probe takes. The registry runs `check` in its own task, so a
-/// component that panics there is reported down and never takes the health
-/// endpoint with it; still, `check` should be cheap and bounded in time.
+/// summary and the `/readyz` probes are built from; [`check`](Self::check) is
+/// the detailed look a report takes. The registry runs `check` in its own
+/// task, so a component that panics there is reported down and never takes
+/// the health endpoint with it; still, `check` should be cheap and bounded in
+/// time. A component that panics (in `status` or in `check`) is reported
+/// down, and that method is not called again for 30 seconds: its next chance
+/// comes with the first refresh or report after that.
 ///
 /// A component whose status changes on its own (as a breaker's does) should
 /// call [`HealthRegistry::refresh`](super::HealthRegistry::refresh) when it
@@ -78,8 +81,22 @@ pub trait Component: Send + Sync + 'static {
     /// that has not run yet). Unknown components count as up.
     fn status(&self) -> Option<Status>;
 
-    /// A detailed look, for a probe.
+    /// A detailed look, for a report (`/health` with details,
+    /// [`HealthRegistry::report`](super::HealthRegistry::report), a
+    /// refresher's tick).
     fn check(&self) -> ComponentFuture<'_>;
+
+    /// How long what [`check`](Self::check) found stays good: `Some` for a
+    /// component whose [`status`](Self::status) only learns something new
+    /// when `check` runs (as a [`Check`](super::Check)'s does). `/readyz`
+    /// probes then run `check` once this has passed since the last run, in
+    /// one probe at a time, and answer from the cached summary otherwise.
+    ///
+    /// `None` (the default): `status` is always current, and probes never
+    /// run `check`. Read once, when the component is registered.
+    fn check_interval(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// A component's status and what explains it.

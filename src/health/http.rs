@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -11,6 +12,7 @@ use http_body_util::Full;
 use tower_service::Service;
 
 use super::future::ResponseFuture;
+use super::probe::ProbeAnswer;
 use super::report::{ComponentReport, HealthReport};
 use super::{HealthRegistry, Lifecycle, Status};
 
@@ -20,7 +22,7 @@ use super::{HealthRegistry, Lifecycle, Status};
 /// |---|---|
 /// | `GET /livez` | `200 {"status":"up"}`, always: liveness never depends on dependencies |
 /// | `GET /readyz` | `200` when ready, `503` when starting, draining or down; a short JSON body |
-/// | `GET /health` (or `/`) | the same status code, with the detailed JSON report; HTML with `Accept: text/html` |
+/// | `GET /health` (or `/`) | the same status code and body; with [`details(true)`](Self::details), the detailed JSON report; HTML with `Accept: text/html` |
 /// | `HEAD` on any of them | the same status and headers, no body |
 /// | another path | `404` |
 /// | another method | `405` with `Allow: GET, HEAD` |
@@ -31,8 +33,27 @@ use super::{HealthRegistry, Lifecycle, Status};
 /// `/health` arrives as `/` and `/health/readyz` as `/readyz`). A trailing
 /// slash is ignored.
 ///
-/// [`details(false)`](Self::details) leaves the components and the in-flight
-/// count out of every answer, for endpoints the public can reach.
+/// # Details are off unless turned on
+///
+/// By default no answer names a component, and none carries an error text:
+/// `/health` says what `/readyz` says. [`details(true)`](Self::details) adds
+/// the components, their states and rates, the in-flight count and **the
+/// error text of each failing check and the message of each panic** to
+/// `/health`. Those texts are whatever the checks' errors say (a connection
+/// string, a host name, a query): turning details on is a decision to show
+/// them to whoever reaches the endpoint, so do it only on an endpoint that
+/// only operators reach.
+///
+/// # Cost
+///
+/// `/livez` answers at once. `/readyz` (and `/health` without details)
+/// answers from the registry's cached [`HealthSummary`](super::HealthSummary):
+/// no task spawned, no report built, no body allocated, about the cost of
+/// `/livez`. The summary is refreshed when a registered breaker, bulkhead or
+/// canary changes, and the checks run when their
+/// [`min_interval`](super::Check::min_interval) has passed, by one probe
+/// while the others answer from the cache. `/health` with details builds
+/// the full report on every request.
 ///
 /// Responses carry `Cache-Control: no-store`. The service never fails and
 /// never panics on any request.
@@ -58,16 +79,19 @@ use super::{HealthRegistry, Lifecycle, Status};
 /// ```
 ///
 /// In axum, nested under `/health` it serves `/health`, `/health/livez` and
-/// `/health/readyz`; a second one without details can answer the public:
+/// `/health/readyz`; a second one with details can answer operators on a
+/// port or route the public cannot reach:
 ///
 /// ```
 /// use seawall::health::{HealthRegistry, HealthService};
 ///
 /// let health = HealthRegistry::new();
-/// let app: axum::Router = axum::Router::new()
-///     .nest_service("/health", HealthService::new(health.clone()))
-///     .route_service("/readyz", HealthService::new(health).details(false));
-/// # drop(app);
+/// let public: axum::Router = axum::Router::new()
+///     .nest_service("/health", HealthService::new(health.clone()));
+/// // Served on the admin listener only: error texts are visible here.
+/// let admin: axum::Router = axum::Router::new()
+///     .route_service("/health", HealthService::new(health).details(true));
+/// # drop((public, admin));
 /// ```
 #[derive(Clone, Debug)]
 pub struct HealthService {
@@ -76,17 +100,42 @@ pub struct HealthService {
 }
 
 impl HealthService {
-    /// The endpoints of `registry`, with details.
+    /// The endpoints of `registry`, without details.
     pub fn new(registry: HealthRegistry) -> Self {
         Self {
             registry,
-            details: true,
+            details: false,
         }
     }
 
-    /// Whether answers include the components (their states, rates and error
-    /// messages) and the in-flight count. On by default; turn it off where the
-    /// public can reach the endpoint.
+    /// Whether `/health` includes the components (their states, rates, error
+    /// texts and panic messages) and the in-flight count. Off by default.
+    ///
+    /// Turning it on is a security decision: the error texts are whatever the
+    /// checks' errors say, and whoever reaches the endpoint reads them. Turn
+    /// it on only where only operators can reach the endpoint.
+    ///
+    /// ```
+    /// use http::Request;
+    /// use http_body_util::BodyExt;
+    /// use seawall::health::{Check, Criticality, HealthRegistry, HealthService};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let health = HealthRegistry::new();
+    /// health.register_check(Check::new("db", || async { Err::<(), _>("refused by 10.0.0.7") }), Criticality::critical());
+    /// let get = || Request::get("/health").body(()).unwrap();
+    ///
+    /// let public = HealthService::new(health.clone()).oneshot(get()).await.unwrap();
+    /// let body = public.into_body().collect().await.unwrap().to_bytes();
+    /// assert!(!String::from_utf8_lossy(&body).contains("10.0.0.7"));
+    ///
+    /// let admin = HealthService::new(health).details(true).oneshot(get()).await.unwrap();
+    /// let body = admin.into_body().collect().await.unwrap().to_bytes();
+    /// assert!(String::from_utf8_lossy(&body).contains("10.0.0.7"));
+    /// # }
+    /// ```
     pub fn details(mut self, details: bool) -> Self {
         self.details = details;
         self
@@ -150,31 +199,85 @@ impl<B> Service<Request<B>> for HealthService {
         }
         let html = endpoint == Endpoint::Health && wants_html(&request);
         let registry = self.registry.clone();
-        let details = self.details;
-        ResponseFuture::new(Box::pin(async move {
-            let report = registry.report().await;
-            let code = if report.ready {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            let full = details && endpoint == Endpoint::Health;
-            let (content_type, body) = if html {
-                (HTML, Bytes::from(render_html(&report, details)))
-            } else {
-                match serde_json::to_vec(&Body::of(&report, full)) {
-                    Ok(body) => (JSON, Bytes::from(body)),
-                    Err(_) => {
-                        return Ok(plain(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "health report could not be written\n",
-                        ))
+        if self.details && endpoint == Endpoint::Health {
+            return ResponseFuture::new(Box::pin(async move {
+                let report = registry.report().await;
+                let answer = ProbeAnswer {
+                    status: report.status,
+                    ready: report.ready,
+                    lifecycle: report.lifecycle,
+                };
+                let (content_type, body) = if html {
+                    (HTML, Bytes::from(render_html(answer, Some(&report))))
+                } else {
+                    match serde_json::to_vec(&Body::of(answer, Some(&report))) {
+                        Ok(body) => (JSON, Bytes::from(body)),
+                        Err(_) => {
+                            return Ok(plain(
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                "health report could not be written\n",
+                            ))
+                        }
                     }
-                }
+                };
+                Ok(finish(code_of(answer), content_type, body, head))
+            }));
+        }
+        // `/readyz`, and `/health` without details: the cached summary.
+        ResponseFuture::new(Box::pin(async move {
+            let answer = registry.probe().await;
+            let (content_type, body) = if html {
+                (HTML, Bytes::from(render_html(answer, None)))
+            } else {
+                (JSON, summary_body(answer))
             };
-            Ok(finish(code, content_type, body, head))
+            Ok(finish(code_of(answer), content_type, body, head))
         }))
     }
+}
+
+fn code_of(answer: ProbeAnswer) -> StatusCode {
+    if answer.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+/// The JSON body of an answer without details. There are 18 of them, written
+/// once per process and shared: a probe allocates no body.
+fn summary_body(answer: ProbeAnswer) -> Bytes {
+    const STATUSES: [Status; 3] = [Status::Up, Status::Degraded, Status::Down];
+    const LIFECYCLES: [Lifecycle; 3] =
+        [Lifecycle::Starting, Lifecycle::Serving, Lifecycle::Draining];
+    static BODIES: OnceLock<Vec<Bytes>> = OnceLock::new();
+    let bodies = BODIES.get_or_init(|| {
+        let mut bodies = Vec::with_capacity(18);
+        for status in STATUSES {
+            for ready in [false, true] {
+                for lifecycle in LIFECYCLES {
+                    let answer = ProbeAnswer {
+                        status,
+                        ready,
+                        lifecycle,
+                    };
+                    // Serializing four plain fields cannot fail.
+                    let body = serde_json::to_vec(&Body::of(answer, None)).unwrap_or_default();
+                    bodies.push(Bytes::from(body));
+                }
+            }
+        }
+        bodies
+    });
+    let status = STATUSES
+        .iter()
+        .position(|s| *s == answer.status)
+        .unwrap_or(0);
+    let lifecycle = LIFECYCLES
+        .iter()
+        .position(|l| *l == answer.lifecycle)
+        .unwrap_or(0);
+    bodies[status * 6 + usize::from(answer.ready) * 3 + lifecycle].clone()
 }
 
 const JSON: &str = "application/json";
@@ -236,19 +339,19 @@ struct Body<'a> {
 }
 
 impl<'a> Body<'a> {
-    fn of(report: &'a HealthReport, details: bool) -> Self {
+    fn of(answer: ProbeAnswer, report: Option<&'a HealthReport>) -> Self {
         Self {
-            status: report.status,
-            live: report.live,
-            ready: report.ready,
-            lifecycle: report.lifecycle,
-            in_flight: details.then_some(report.in_flight),
-            components: details.then_some(report.components.as_slice()),
+            status: answer.status,
+            live: true,
+            ready: answer.ready,
+            lifecycle: answer.lifecycle,
+            in_flight: report.map(|report| report.in_flight),
+            components: report.map(|report| report.components.as_slice()),
         }
     }
 }
 
-fn render_html(report: &HealthReport, details: bool) -> String {
+fn render_html(answer: ProbeAnswer, details: Option<&HealthReport>) -> String {
     let mut html = String::with_capacity(1024);
     let _ = write!(
         html,
@@ -257,11 +360,11 @@ fn render_html(report: &HealthReport, details: bool) -> String {
          .up{{color:#070}}.degraded{{color:#a60}}.down{{color:#b00}}</style></head><body>\n\
          <h1>health: <span class=\"{status}\">{status}</span></h1>\n\
          <p>ready: {ready} &middot; lifecycle: {lifecycle}",
-        status = report.status,
-        ready = report.ready,
-        lifecycle = report.lifecycle,
+        status = answer.status,
+        ready = answer.ready,
+        lifecycle = answer.lifecycle,
     );
-    if details {
+    if let Some(report) = details {
         let _ = write!(html, " &middot; in flight: {}</p>\n<table>\n<tr><th>component</th><th>kind</th><th>status</th><th>impact</th><th>critical</th><th>fallback</th><th>state</th><th>failure rate</th><th>error</th></tr>\n", report.in_flight);
         for c in &report.components {
             let _ = writeln!(

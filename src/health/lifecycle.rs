@@ -115,7 +115,9 @@ impl HealthRegistry {
         self.state.in_flight.load(Ordering::Acquire)
     }
 
-    /// Waits until no request is in flight, at most `timeout`.
+    /// Waits until no request is in flight, at most `timeout`. A `timeout`
+    /// too long to add to the clock (`Duration::MAX`) waits as long as it
+    /// takes.
     ///
     /// # Errors
     ///
@@ -125,7 +127,7 @@ impl HealthRegistry {
     ///
     /// Cancel safe.
     pub async fn drain(&self, timeout: Duration) -> Result<(), DrainTimedOut> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = tokio::time::Instant::now().checked_add(timeout);
         loop {
             let idle = self.state.idle.notified();
             tokio::pin!(idle);
@@ -136,6 +138,10 @@ impl HealthRegistry {
             if remaining == 0 {
                 return Ok(());
             }
+            let Some(deadline) = deadline else {
+                idle.await;
+                continue;
+            };
             if tokio::time::timeout_at(deadline, idle).await.is_err() {
                 let remaining = self.in_flight();
                 return if remaining == 0 {

@@ -36,7 +36,11 @@
 //!
 //! - [`HealthRegistry`] holds the components and the lifecycle; clones share it.
 //! - [`HealthService`] answers `GET`/`HEAD` `/livez`, `/readyz` and `/health`
-//!   over HTTP (JSON, or HTML for a browser), mountable in axum.
+//!   over HTTP (JSON, or HTML for a browser), mountable in axum. Probes are
+//!   answered from the cached [`HealthSummary`], so a flood of them costs
+//!   about what a flood of `/livez` does; the detailed report (with each
+//!   check's error text) is served only when asked for
+//!   ([`HealthService::details`]).
 //! - With the `tonic` feature, [`grpc::spawn_bridge`] keeps tonic-health's
 //!   `grpc.health.v1` statuses in step with the registry.
 //! - [`HealthRegistry::subscribe`] gives a `tokio::sync::watch` receiver of the
@@ -99,12 +103,15 @@
 
 mod check;
 mod component;
+mod entry;
 pub mod error;
 pub mod future;
 mod handle;
 mod http;
 mod layer;
 mod lifecycle;
+mod probe;
+mod probe_state;
 mod refresh;
 mod registry;
 mod report;

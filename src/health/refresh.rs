@@ -1,13 +1,13 @@
 //! Keeping the summary fresh: refreshing it when a component changes, and on
 //! a timer for checks nobody probes.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::observe;
+use crate::validate::LONGEST_DURATION;
 
 use super::registry::HealthRegistry;
 use super::status::{Lifecycle, Status};
@@ -23,6 +23,10 @@ impl HealthRegistry {
     /// The task holds the registry weakly and ends once every clone of it is
     /// dropped; abort the handle to end it sooner. Must be called within a
     /// tokio runtime.
+    ///
+    /// `every` is kept between [`FASTEST_REFRESH`](Self::FASTEST_REFRESH)
+    /// (100 ms) and 7 days: a shorter period (zero included) runs every
+    /// 100 ms, a longer one every 7 days.
     ///
     /// ```
     /// use seawall::health::{Check, Criticality, HealthRegistry, Status};
@@ -40,6 +44,8 @@ impl HealthRegistry {
     /// # }
     /// ```
     pub fn spawn_refresher(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        self.state.probe.remember_runtime();
+        let every = every.clamp(Self::FASTEST_REFRESH, LONGEST_DURATION);
         let registry = Arc::downgrade(&self.state);
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
@@ -56,35 +62,52 @@ impl HealthRegistry {
 
     /// A receiver of the [`HealthSummary`], marked changed whenever it does.
     ///
-    /// Breaker transitions, lifecycle changes and registrations update it at
-    /// once; checks only when they run (a probe, a [`report`](Self::report),
-    /// a [`spawn_refresher`](Self::spawn_refresher) tick).
+    /// Lifecycle changes and registrations update it at once; transitions of
+    /// registered breakers, bulkheads and canaries on the runtime's next turn
+    /// (a task of its own refreshes it, off the path of the request that
+    /// moved them); checks only when they run (a due `/readyz` probe, a
+    /// [`report`](Self::report), a [`spawn_refresher`](Self::spawn_refresher)
+    /// tick).
     pub fn subscribe(&self) -> watch::Receiver<HealthSummary> {
+        self.state.probe.remember_runtime();
         self.state.summary.sender.subscribe()
     }
 
-    /// The summary as last computed.
+    /// The fastest a [`spawn_refresher`](Self::spawn_refresher) task runs:
+    /// 100 ms. Faster is a unit mistake, and each run looks at every
+    /// component.
+    pub const FASTEST_REFRESH: Duration = Duration::from_millis(100);
+
+    /// The summary as last computed, brought up to date first if a
+    /// registered handle changed since (see
+    /// [`register_breaker`](Self::register_breaker) and
+    /// [`register_bulkhead`](Self::register_bulkhead)). Runs no check.
     pub fn summary(&self) -> HealthSummary {
+        self.refresh_if_pending();
+        self.refresh_if_polled_moved();
         self.state.summary.sender.borrow().clone()
     }
 
     /// Recomputes the summary from each component's last known status,
     /// notifies subscribers if it changed and sets the status gauges. Cheap:
     /// runs no check.
+    ///
+    /// A component whose [`status`](super::Component::status) panics counts
+    /// as down, and is not asked again for 30 seconds.
     pub fn refresh(&self) {
         let ticket = self.state.summary.ticket();
         let lifecycle = self.lifecycle();
         let entries = self.entries();
         let mut status = Status::Up;
         let mut components = Vec::with_capacity(entries.len());
-        for (component, criticality) in &entries {
+        for entry in &entries {
             // A panicking `status` (of a custom component) counts as down; it must not
-            // unwind into a breaker's transition or a probe.
-            let own = std::panic::catch_unwind(AssertUnwindSafe(|| component.status()))
-                .unwrap_or(Some(Status::Down));
+            // unwind into a probe.
+            let own = entry.status();
+            entry.publish(own);
             if let Some(own) = own {
-                status = status.max(criticality.impact(own));
-                components.push((component.name().to_owned(), own));
+                status = status.max(entry.criticality.impact(own));
+                components.push((entry.component.name().to_owned(), own));
             }
         }
         self.publish(

@@ -1,6 +1,9 @@
 //! The detailed report: every component looked at, as served in JSON.
 
+use std::sync::Arc;
+
 use super::component::{panic_message, AbortOnDrop};
+use super::entry::Entry;
 use super::{Details, HealthRegistry, Lifecycle, Status};
 
 /// The health of the service, from [`HealthRegistry::report`](super::HealthRegistry::report).
@@ -73,48 +76,24 @@ pub struct ComponentReport {
 impl HealthRegistry {
     /// Looks at every component (running checks whose cached result is stale)
     /// and reports. Each component is looked at in its own task, so one that
-    /// panics is reported down and the others are unaffected. Also refreshes
-    /// the summary with what it found.
+    /// panics is reported down and the others are unaffected; one that
+    /// panicked is reported down with the same message, without being looked
+    /// at, for the next 30 seconds. Also refreshes the summary with what it
+    /// found.
     pub async fn report(&self) -> HealthReport {
         let entries = self.entries();
-        // Spawned tasks are aborted when dropped, so a report dropped half-way (a
-        // client gone) leaves nothing running.
-        let mut tasks = Vec::with_capacity(entries.len());
-        let runtime = tokio::runtime::Handle::try_current().ok();
-        for (component, _) in &entries {
-            let component = component.clone();
-            tasks.push(
-                runtime.as_ref().map(|runtime| {
-                    AbortOnDrop(runtime.spawn(async move { component.check().await }))
-                }),
-            );
-        }
-        // They run concurrently, so one deadline bounds them all.
-        let limit = self.state.component_timeout;
-        let deadline = tokio::time::Instant::now() + limit;
+        let looked = self.look_at(&entries).await;
         let mut components = Vec::with_capacity(entries.len());
         let mut status = Status::Up;
-        for ((component, criticality), task) in entries.iter().zip(tasks) {
-            let details = match task {
-                Some(task) => match tokio::time::timeout_at(deadline, task).await {
-                    Ok(Ok(details)) => details,
-                    Ok(Err(join)) if join.is_panic() => Details::down(format_args!(
-                        "health check panicked: {}",
-                        panic_message(join)
-                    )),
-                    Ok(Err(_)) => Details::down("health check was cancelled"),
-                    Err(_) => Details::down(format_args!("health check timed out after {limit:?}")),
-                },
-                None => component.check().await,
-            };
-            let impact = criticality.impact(details.status);
+        for (entry, details) in entries.iter().zip(looked) {
+            let impact = entry.criticality.impact(details.status);
             status = status.max(impact);
             components.push(ComponentReport {
-                name: component.name().to_owned(),
-                kind: component.kind().to_owned(),
+                name: entry.component.name().to_owned(),
+                kind: entry.component.kind().to_owned(),
                 impact,
-                critical: criticality.is_critical(),
-                fallback: criticality.has_fallback(),
+                critical: entry.criticality.is_critical(),
+                fallback: entry.criticality.has_fallback(),
                 details,
             });
         }
@@ -130,4 +109,70 @@ impl HealthRegistry {
             components,
         }
     }
+
+    /// Runs each entry's [`check`](super::Component::check) in a task of its
+    /// own, all under one deadline, and returns what each said (in order).
+    pub(super) async fn look_at(&self, entries: &[Arc<Entry>]) -> Vec<Details> {
+        // Spawned tasks are aborted when dropped, so a report dropped half-way (a
+        // client gone) leaves nothing running.
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let mut tasks = Vec::with_capacity(entries.len());
+        for entry in entries {
+            tasks.push(match (entry.paused_check(), &runtime) {
+                (Some(details), _) => Look::Known(details),
+                (None, Some(runtime)) => {
+                    let component = entry.component.clone();
+                    Look::Task(AbortOnDrop(
+                        runtime.spawn(async move { component.check().await }),
+                    ))
+                }
+                (None, None) => Look::Inline,
+            });
+        }
+        // They run concurrently, so one deadline bounds them all; it saturates
+        // (the timeout is at most 7 days, but the clock may be far along).
+        let limit = self.state.component_timeout;
+        let now = tokio::time::Instant::now();
+        let deadline = now.checked_add(limit);
+        let mut looked = Vec::with_capacity(entries.len());
+        for (entry, task) in entries.iter().zip(tasks) {
+            let details = match task {
+                Look::Known(details) => details,
+                Look::Task(task) => {
+                    let joined = match deadline {
+                        Some(deadline) => tokio::time::timeout_at(deadline, task).await,
+                        None => Ok(task.await),
+                    };
+                    match joined {
+                        Ok(Ok(details)) => details,
+                        Ok(Err(join)) if join.is_panic() => {
+                            let details = Details::down(format_args!(
+                                "health check panicked: {}",
+                                panic_message(join)
+                            ));
+                            entry.check_panicked(&details);
+                            details
+                        }
+                        Ok(Err(_)) => Details::down("health check was cancelled"),
+                        Err(_) => {
+                            Details::down(format_args!("health check timed out after {limit:?}"))
+                        }
+                    }
+                }
+                Look::Inline => entry.component.check().await,
+            };
+            looked.push(details);
+        }
+        looked
+    }
+}
+
+/// How one component is looked at.
+enum Look {
+    /// Already known: it panicked recently.
+    Known(Details),
+    /// In a task of its own.
+    Task(AbortOnDrop<Details>),
+    /// On the caller's task: there is no runtime to spawn on.
+    Inline,
 }

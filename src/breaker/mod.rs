@@ -127,7 +127,7 @@ mod transition;
 mod window;
 
 pub use self::builder::BreakerConfigBuilder;
-pub use self::config::{BreakerConfig, HalfOpenTimeout, OpenWait, SlidingWindow};
+pub use self::config::{BreakerConfig, HalfOpenTimeout, HalfOpenWait, OpenWait, SlidingWindow};
 pub use self::event::BreakerEvent;
 pub use self::handle::Breaker;
 pub use self::keyed::{KeyedBreaker, KeyedBreakerLayer, KeyedBreakerService};

@@ -64,8 +64,9 @@ pub(super) fn deadline_after(
             Some(now.saturating_add(config.open_wait.wait(reopenings).as_nanos() as u64))
         }
         State::HalfOpen => config
-            .max_wait_in_half_open
-            .map(|wait| now.saturating_add(wait.as_nanos() as u64)),
+            .half_open_wait
+            .after(config.open_wait.wait(reopenings))
+            .map(|wait| now.saturating_add(u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX))),
         _ => None,
     }
 }
@@ -310,7 +311,28 @@ mod tests {
         ] {
             assert_eq!(deadline_after(&config, state, 0, 0), None, "{state}");
         }
-        let patient = BreakerConfig::default();
+        // By default half-open waits twice the open wait before it.
+        let default = BreakerConfig::default();
+        assert_eq!(
+            deadline_after(&default, State::HalfOpen, 0, 5),
+            Some(5 + 120 * SECOND)
+        );
+        let growing = BreakerConfig::builder()
+            .open_wait(OpenWait::exponential(
+                Duration::from_secs(1),
+                2.0,
+                Duration::from_secs(10),
+            ))
+            .build()
+            .unwrap();
+        assert_eq!(
+            deadline_after(&growing, State::HalfOpen, 2, 0),
+            Some(8 * SECOND)
+        );
+        let patient = BreakerConfig::builder()
+            .unbounded_wait_in_half_open()
+            .build()
+            .unwrap();
         assert_eq!(deadline_after(&patient, State::HalfOpen, 0, 0), None);
     }
 

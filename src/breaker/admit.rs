@@ -115,16 +115,17 @@ pub(crate) enum ProbeSlot {
 }
 
 impl BreakerCore {
-    /// Decides whether a call may go ahead: the kind of permit and the
-    /// generation it is admitted under, or the refusal (counted).
+    /// Decides whether a call may go ahead: the kind of permit and its ticket
+    /// (the generation it is admitted under, see `state_word::ticket`), or the
+    /// refusal (counted).
     ///
     /// Inlined into the caller for the closed state, which is one load; every
     /// other state is decided out of line.
     #[inline]
-    pub(crate) fn admit(&self) -> Result<(PermitKind, u16), BreakerOpen> {
+    pub(crate) fn admit(&self) -> Result<(PermitKind, u64), BreakerOpen> {
         let word = self.load();
         if let State::Closed | State::MetricsOnly = word.state() {
-            return Ok((PermitKind::Window, word.generation()));
+            return Ok((PermitKind::Window, self.ticket(word)));
         }
         self.admit_slow(word, ProbeSlot::Take)
             .map_err(|refusal| self.reject(refusal))
@@ -135,10 +136,10 @@ impl BreakerCore {
     /// refusal is not counted: the caller counts it with
     /// [`reject`](Self::reject) if it refuses a call for it.
     #[inline]
-    pub(crate) fn admit_looking(&self) -> Result<(PermitKind, u16), Refusal> {
+    pub(crate) fn admit_looking(&self) -> Result<(PermitKind, u64), Refusal> {
         let word = self.load();
         if let State::Closed | State::MetricsOnly = word.state() {
-            return Ok((PermitKind::Window, word.generation()));
+            return Ok((PermitKind::Window, self.ticket(word)));
         }
         self.admit_slow(word, ProbeSlot::Look)
     }
@@ -148,10 +149,10 @@ impl BreakerCore {
         &self,
         mut word: StateWord,
         slot: ProbeSlot,
-    ) -> Result<(PermitKind, u16), Refusal> {
+    ) -> Result<(PermitKind, u64), Refusal> {
         loop {
             match next_step(word, self.config.half_open_timeout, || self.now()) {
-                AdmissionStep::Admit(kind) => return Ok((kind, word.generation())),
+                AdmissionStep::Admit(kind) => return Ok((kind, self.ticket(word))),
                 AdmissionStep::Refuse { retry_after_nanos } => {
                     return Err(Refusal {
                         word,
@@ -163,7 +164,7 @@ impl BreakerCore {
                 }
                 AdmissionStep::TakeProbe if slot == ProbeSlot::Look => {
                     if self.probe_slot_free(word) {
-                        return Ok((PermitKind::Probe, word.generation()));
+                        return Ok((PermitKind::Probe, self.ticket(word)));
                     }
                     return Err(Refusal {
                         word,
@@ -171,7 +172,7 @@ impl BreakerCore {
                     });
                 }
                 AdmissionStep::TakeProbe => match self.take_probe(word) {
-                    Ok(()) => return Ok((PermitKind::Probe, word.generation())),
+                    Ok(()) => return Ok((PermitKind::Probe, self.ticket(word))),
                     Err(Some(actual)) => word = actual,
                     Err(None) => {
                         return Err(Refusal {
@@ -385,8 +386,8 @@ mod tests {
             .build()
             .unwrap();
         let core = BreakerCore::new(config, 1);
-        let record = |(kind, generation): (PermitKind, u16), outcome| {
-            core.record(0, kind, generation, outcome, None);
+        let record = |(kind, ticket): (PermitKind, u64), outcome| {
+            core.record(0, kind, ticket, outcome, None);
         };
         record(core.admit().unwrap(), Outcome::Failure);
         assert_eq!(core.state(), State::Open);

@@ -91,7 +91,8 @@ const RECHECK_AT_MOST: Duration = Duration::from_millis(250);
 
 /// In `admitted`: no admission is held.
 const NOT_ADMITTED: u64 = u64::MAX;
-/// In `admitted`, above the generation: the breaker is disabled.
+/// In `admitted`, beside the ticket (in a bit tickets leave free): the
+/// breaker is disabled.
 const UNTRACKED: u64 = 1 << 17;
 
 impl<S> BreakerService<S> {
@@ -230,7 +231,7 @@ impl<S, C> BreakerService<S, C> {
         } else {
             PermitKind::Window
         };
-        Some(self.breaker.permit_for(kind, admitted as u16))
+        Some(self.breaker.permit_for(kind, admitted & !UNTRACKED))
     }
 
     /// With `not_ready_while_open`: arms the timer that wakes `cx` to look
@@ -302,13 +303,13 @@ where
             match self.breaker.core().admit_looking() {
                 // Half-open: a slot is free now; `call` takes it.
                 Ok((PermitKind::Probe, _)) => self.probe_at_call = true,
-                Ok((kind, generation)) => {
+                Ok((kind, ticket)) => {
                     let untracked = if kind == PermitKind::Untracked {
                         UNTRACKED
                     } else {
                         0
                     };
-                    self.admitted = u64::from(generation) | untracked;
+                    self.admitted = ticket | untracked;
                 }
                 Err(refusal) => {
                     if self.not_ready_while_open {

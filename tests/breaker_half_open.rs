@@ -114,24 +114,15 @@ async fn a_probe_held_for_ever_keeps_half_open_for_twice_the_open_wait_at_most()
     assert_eq!(unbounded, 9);
 }
 
+/// A dependency behind a balancer's endpoint.
+type Dependency = tower::util::BoxCloneService<u64, u64, BoxError>;
+
 /// An endpoint for a balancer: a dependency answering after 10 ms behind
 /// `breaker`, counted by its pending requests.
 fn endpoint(
     breaker: &Breaker,
     not_ready_while_open: bool,
-) -> (
-    PendingRequests<
-        BreakerService<
-            impl Service<
-                    u64,
-                    Response = u64,
-                    Error = BoxError,
-                    Future = impl std::future::Future<Output = Result<u64, BoxError>> + Send,
-                > + Clone,
-        >,
-    >,
-    Arc<AtomicU64>,
-) {
+) -> (PendingRequests<BreakerService<Dependency>>, Arc<AtomicU64>) {
     let served = Arc::new(AtomicU64::new(0));
     let count = served.clone();
     let dependency = service_fn(move |n: u64| {
@@ -141,7 +132,7 @@ fn endpoint(
             Ok::<_, BoxError>(n)
         }
     });
-    let mut service = BreakerService::new(dependency, breaker.clone());
+    let mut service = BreakerService::new(Dependency::new(dependency), breaker.clone());
     if not_ready_while_open {
         service = service.not_ready_while_open();
     }

@@ -6,7 +6,8 @@
 //! bit  3      ARMED: the closed window is below its minimum number of calls, so
 //!             a success may decide the state and is recorded under the lock
 //! bit  4      LISTENING: `on_event` listeners are registered
-//! bit  5..19  generation, +1 on every transition (wraps after 16,384)
+//! bit  5..19  generation, +1 on every transition (wraps after 16,384; a
+//!             permit's ticket adds the transition count, see [`ticket`])
 //! bit 19..25  consecutive reopenings, for the growing open wait (saturates at
 //!             63, from where the wait is the maximum)
 //! bit 25..64  deadline in ms since the clock's origin: end of the open wait, or

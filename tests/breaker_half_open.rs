@@ -241,3 +241,12 @@ fn not_ready_while_open_without_a_runtime_fails_fast() {
     let refused = futures::executor::block_on(service.call(1)).unwrap_err();
     assert!(refused.is::<seawall::breaker::error::BreakerOpen>());
 }
+
+#[test]
+fn a_breaker_service_stays_send_and_sync() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    let (dependency, _) = healthy();
+    let service = BreakerService::new(dependency, Breaker::new(BreakerConfig::default()))
+        .not_ready_while_open();
+    send_sync(&service);
+}

@@ -298,6 +298,7 @@ mod tests {
 
     use super::*;
     use crate::breaker::admit::PermitKind;
+    use crate::breaker::config::MAX_REOPENINGS;
     use crate::breaker::{Breaker, BreakerConfig, HalfOpenTimeout, OpenWait};
     use crate::clock::{Clock, ManualClock};
 
@@ -366,6 +367,19 @@ mod tests {
         assert_eq!(
             deadline_after(&growing, State::HalfOpen, 2, 0),
             Some(8 * SECOND)
+        );
+        // The longest open wait, doubled, from the far end of the clock.
+        let longest = BreakerConfig::builder()
+            .open_wait(OpenWait::fixed(crate::validate::LONGEST_DURATION))
+            .build()
+            .unwrap();
+        assert_eq!(
+            deadline_after(&longest, State::HalfOpen, MAX_REOPENINGS, 0),
+            Some(2 * crate::validate::LONGEST_DURATION.as_nanos() as u64)
+        );
+        assert_eq!(
+            deadline_after(&longest, State::HalfOpen, 0, u64::MAX - 1),
+            Some(u64::MAX)
         );
         let patient = BreakerConfig::builder()
             .unbounded_wait_in_half_open()

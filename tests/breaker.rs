@@ -663,15 +663,37 @@ async fn a_cancelled_probe_gives_its_slot_back_and_is_ignored() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_dropped_service_gives_its_admitted_probe_back() {
+async fn a_service_polled_ready_holds_no_probe_slot() {
     let (mut svc, mut handle, breaker) = service(small().permitted_calls_in_half_open(1));
     trip(&mut svc, &mut handle).await;
     advance(OPEN_WAIT + MS).await;
-    let mut clone = mock::Spawn::new(svc.get_ref().clone());
-    assert_ready_ok!(clone.poll_ready()); // takes the only probe slot
-    rejected(&mut svc, &mut handle);
-    drop(clone);
+    // Ready, and never called: it sees the free slot but takes nothing, so
+    // the next caller probes and closes the breaker.
+    let mut idle = mock::Spawn::new(svc.get_ref().clone());
+    assert_ready_ok!(idle.poll_ready());
+    assert_eq!(breaker.metrics().not_permitted_calls, 0);
     succeed(&mut svc, &mut handle).await;
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_slot_taken_between_ready_and_call_fails_that_call_fast() {
+    let (mut svc, mut handle, breaker) = service(small().permitted_calls_in_half_open(1));
+    trip(&mut svc, &mut handle).await;
+    advance(OPEN_WAIT + MS).await;
+    let mut late = mock::Spawn::new(svc.get_ref().clone());
+    assert_ready_ok!(late.poll_ready());
+    // Another caller takes the only slot first.
+    let probe = start(&mut svc, &mut handle).await;
+    let mut refused = tokio_test::task::spawn(late.call("req"));
+    let err = assert_ready_err!(refused.poll());
+    assert_eq!(open_error(err).retry_after(), None);
+    assert_pending!(
+        handle.poll_request(),
+        "the refused call never reaches the mock"
+    );
+    assert_eq!(breaker.metrics().not_permitted_calls, 1);
+    probe.succeed();
     assert_eq!(breaker.state(), State::Closed);
 }
 

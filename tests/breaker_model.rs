@@ -22,7 +22,7 @@ use seawall::classify::Outcome;
 #[path = "support/breaker_model.rs"]
 mod model;
 
-use model::{Divergence, Edge, Op, Spec, WaitSpec, WindowSpec, MS, SECOND};
+use model::{Divergence, Edge, HalfOpenWaitSpec, Op, Spec, WaitSpec, WindowSpec, MS, SECOND};
 
 /// Runs one case through [`model::run`], as a proptest result.
 fn run(spec: Spec, start: u64, ops: &[Op]) -> Result<(), TestCaseError> {
@@ -179,7 +179,11 @@ fn spec(time_windows: bool) -> impl Strategy<Value = Spec> {
         prop::option::of(1u32..=6),
         wait,
         1u64..=5,
-        prop::option::of((wait_ns(), timeout)),
+        prop_oneof![
+            Just(HalfOpenWaitSpec::TwiceOpenWait),
+            Just(HalfOpenWaitSpec::Unbounded),
+            (wait_ns(), timeout).prop_map(|(ns, then)| HalfOpenWaitSpec::At(ns, then)),
+        ],
     )
         .prop_map(
             |(
@@ -191,7 +195,7 @@ fn spec(time_windows: bool) -> impl Strategy<Value = Spec> {
                 consecutive_failures,
                 wait,
                 permitted,
-                half_open_max_wait,
+                half_open_wait,
             )| Spec {
                 window,
                 minimum_calls,
@@ -201,7 +205,7 @@ fn spec(time_windows: bool) -> impl Strategy<Value = Spec> {
                 consecutive_failures,
                 wait,
                 permitted,
-                half_open_max_wait,
+                half_open_wait,
             },
         )
 }
@@ -326,7 +330,7 @@ fn named_spec(window: WindowSpec, minimum_calls: u64, failure_threshold: f64) ->
             exponential: false,
         },
         permitted: 1,
-        half_open_max_wait: None,
+        half_open_wait: HalfOpenWaitSpec::Unbounded,
     }
 }
 

@@ -474,10 +474,14 @@ async fn only_sides_that_were_polled_ready_are_called() {
     let (candidate, mut candidate_handle) = mock::pair::<u64, &'static str>();
     let mut service = mock::Spawn::new(CanaryService::new(stable, candidate, handle.clone()));
 
-    // At 50% both sides may be chosen: both must be ready.
-    stable_handle.allow(1);
+    // At 50% both sides may be chosen, but only the stable side must be
+    // ready: a request for a candidate that is not ready goes to the stable
+    // side instead.
+    stable_handle.allow(0);
     candidate_handle.allow(0);
     assert_pending!(service.poll_ready());
+    stable_handle.allow(1);
+    assert_ready_ok!(service.poll_ready());
     candidate_handle.allow(1);
     assert_ready_ok!(service.poll_ready());
 

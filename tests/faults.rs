@@ -184,10 +184,10 @@ async fn a_panicking_inner_service_never_leaks_a_probe() {
 }
 
 /// `poll_ready` panicking in a service that is kept (the caller caught the
-/// panic): the admission it had taken stays reserved for the next call, as
-/// with any service polled ready, and is given back when the service goes.
+/// panic): half-open, `poll_ready` only looked for a free probe slot, so the
+/// kept service holds none, and it serves again.
 #[tokio::test(start_paused = true)]
-async fn a_kept_service_holds_its_admission_until_dropped() {
+async fn a_kept_service_holds_no_probe_slot_after_a_panic() {
     let breaker = breaker();
     half_open(&breaker).await;
     let mut service = BreakerService::new(
@@ -197,8 +197,8 @@ async fn a_kept_service_holds_its_admission_until_dropped() {
         breaker.clone(),
     );
     call_panics(&mut service).await;
-    assert_probes_free(&breaker, PROBES - 1);
-    // A panic did not corrupt the reservation: the service serves again.
+    assert_probes_free(&breaker, PROBES);
+    // A panic did not corrupt the service: it serves again.
     service.get_mut().at = PanicIn::Nowhere;
     assert_eq!(
         service.ready().await.unwrap().call("req").await.unwrap(),

@@ -88,39 +88,111 @@ pub(super) fn next_step(
     }
 }
 
+/// A refusal, before it is counted: the word it was decided on and, open,
+/// how many nanoseconds until the breaker probes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    word: StateWord,
+    retry_after_nanos: Option<u64>,
+}
+
+impl Refusal {
+    /// How long until the breaker lets probes through, if it knows.
+    pub(crate) fn retry_after(self) -> Option<Duration> {
+        self.retry_after_nanos.map(Duration::from_nanos)
+    }
+}
+
+/// Whether half-open admission takes its probe slot now or only looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ProbeSlot {
+    /// Take the slot: the caller makes the call now.
+    Take,
+    /// Only see that one is free: the caller takes it when it calls. What a
+    /// tower service's `poll_ready` does, so that a caller that becomes ready
+    /// and never calls holds no probe slot.
+    Look,
+}
+
 impl BreakerCore {
-    /// Decides whether a call may go ahead: the kind of permit and the
-    /// generation it is admitted under, or the refusal.
+    /// Decides whether a call may go ahead: the kind of permit and its ticket
+    /// (the generation it is admitted under, see `state_word::ticket`), or the
+    /// refusal (counted).
     ///
     /// Inlined into the caller for the closed state, which is one load; every
     /// other state is decided out of line.
     #[inline]
-    pub(crate) fn admit(&self) -> Result<(PermitKind, u16), BreakerOpen> {
+    pub(crate) fn admit(&self) -> Result<(PermitKind, u64), BreakerOpen> {
         let word = self.load();
         if let State::Closed | State::MetricsOnly = word.state() {
-            return Ok((PermitKind::Window, word.generation()));
+            return Ok((PermitKind::Window, self.ticket(word)));
         }
-        self.admit_slow(word)
+        self.admit_slow(word, ProbeSlot::Take)
+            .map_err(|refusal| self.reject(refusal))
+    }
+
+    /// Like [`admit`](Self::admit), but half-open only looks for a free
+    /// probe slot (a `PermitKind::Probe` answer then holds none), and a
+    /// refusal is not counted: the caller counts it with
+    /// [`reject`](Self::reject) if it refuses a call for it.
+    #[inline]
+    pub(crate) fn admit_looking(&self) -> Result<(PermitKind, u64), Refusal> {
+        let word = self.load();
+        if let State::Closed | State::MetricsOnly = word.state() {
+            return Ok((PermitKind::Window, self.ticket(word)));
+        }
+        self.admit_slow(word, ProbeSlot::Look)
     }
 
     #[inline(never)]
-    fn admit_slow(&self, mut word: StateWord) -> Result<(PermitKind, u16), BreakerOpen> {
+    fn admit_slow(
+        &self,
+        mut word: StateWord,
+        slot: ProbeSlot,
+    ) -> Result<(PermitKind, u64), Refusal> {
         loop {
             match next_step(word, self.config.half_open_timeout, || self.now()) {
-                AdmissionStep::Admit(kind) => return Ok((kind, word.generation())),
+                AdmissionStep::Admit(kind) => return Ok((kind, self.ticket(word))),
                 AdmissionStep::Refuse { retry_after_nanos } => {
-                    return Err(self.reject(word, retry_after_nanos))
+                    return Err(Refusal {
+                        word,
+                        retry_after_nanos,
+                    })
                 }
                 AdmissionStep::Move { to, now } => {
                     word = self.transition(word, to, now).current();
                 }
+                AdmissionStep::TakeProbe if slot == ProbeSlot::Look => {
+                    if self.probe_slot_free(word) {
+                        return Ok((PermitKind::Probe, self.ticket(word)));
+                    }
+                    return Err(Refusal {
+                        word,
+                        retry_after_nanos: None,
+                    });
+                }
                 AdmissionStep::TakeProbe => match self.take_probe(word) {
-                    Ok(()) => return Ok((PermitKind::Probe, word.generation())),
+                    Ok(()) => return Ok((PermitKind::Probe, self.ticket(word))),
                     Err(Some(actual)) => word = actual,
-                    Err(None) => return Err(self.reject(word, None)),
+                    Err(None) => {
+                        return Err(Refusal {
+                            word,
+                            retry_after_nanos: None,
+                        })
+                    }
                 },
             }
         }
+    }
+
+    /// Whether half-open generation `word` has a probe slot free now.
+    fn probe_slot_free(&self, word: StateWord) -> bool {
+        // Acquire: pairs with the AcqRel of `take_probe` and `record_probe`, as
+        // `take_probe`'s own first load. Counters of another generation read as
+        // zeros: a state that has taken no probe yet.
+        let raw = self.probe_word.load(Ordering::Acquire);
+        ProbeCounts::unpack(raw, word.generation())
+            .has_free_slot(u64::from(self.config.permitted_probes))
     }
 
     /// Takes a probe slot in half-open generation `word`. `Err(None)` when all
@@ -172,8 +244,13 @@ impl BreakerCore {
         }
     }
 
-    /// Counts a refusal in `word`'s state, tells the listeners, and makes its error.
-    fn reject(&self, word: StateWord, retry_after_nanos: Option<u64>) -> BreakerOpen {
+    /// Counts a refusal in the state it was decided in, tells the listeners,
+    /// and makes its error.
+    pub(crate) fn reject(&self, refusal: Refusal) -> BreakerOpen {
+        let Refusal {
+            word,
+            retry_after_nanos,
+        } = refusal;
         // Relaxed: a statistic; nothing is published through it.
         self.rejections.fetch_add(1, Ordering::Relaxed);
         self.metrics.rejections.increment(1);
@@ -311,8 +388,8 @@ mod tests {
             .build()
             .unwrap();
         let core = BreakerCore::new(config, 1);
-        let record = |(kind, generation): (PermitKind, u16), outcome| {
-            core.record(0, kind, generation, outcome, None);
+        let record = |(kind, ticket): (PermitKind, u64), outcome| {
+            core.record(0, kind, ticket, outcome, None);
         };
         record(core.admit().unwrap(), Outcome::Failure);
         assert_eq!(core.state(), State::Open);

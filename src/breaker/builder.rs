@@ -9,7 +9,8 @@ use crate::keyed::MetricScope;
 use crate::validate::{positive_duration, LONGEST_DURATION};
 
 use super::config::{
-    BreakerConfig, HalfOpenTimeout, OpenWait, SlidingWindow, MAX_PERMITTED_PROBES, RATE_SCALE,
+    BreakerConfig, HalfOpenTimeout, HalfOpenWait, OpenWait, SlidingWindow, MAX_PERMITTED_PROBES,
+    RATE_SCALE,
 };
 
 /// The largest count window.
@@ -59,7 +60,7 @@ pub struct BreakerConfigBuilder {
     consecutive_failures: Option<u32>,
     open_wait: OpenWait,
     permitted_calls_in_half_open: u32,
-    max_wait_in_half_open: Option<Duration>,
+    half_open_wait: HalfOpenWait,
     half_open_timeout: HalfOpenTimeout,
     eager_half_open: bool,
     clock: Option<Clock>,
@@ -77,7 +78,7 @@ impl Default for BreakerConfigBuilder {
             consecutive_failures: None,
             open_wait: OpenWait::fixed(Duration::from_secs(60)),
             permitted_calls_in_half_open: 10,
-            max_wait_in_half_open: None,
+            half_open_wait: HalfOpenWait::TwiceOpenWait,
             half_open_timeout: HalfOpenTimeout::Open,
             eager_half_open: false,
             clock: None,
@@ -243,7 +244,8 @@ impl BreakerConfigBuilder {
     }
 
     /// The longest half-open may wait for its probes before it resolves by
-    /// itself, to [`HalfOpenTimeout::Open`] unless told otherwise.
+    /// itself, and where it then goes. Without this, half-open waits twice
+    /// the open wait before it, then opens again ([`HalfOpenWait`]).
     ///
     /// ```
     /// use seawall::breaker::BreakerConfig;
@@ -257,8 +259,26 @@ impl BreakerConfigBuilder {
     /// # Ok::<(), seawall::ConfigError>(())
     /// ```
     pub fn max_wait_in_half_open(mut self, wait: Duration, then: HalfOpenTimeout) -> Self {
-        self.max_wait_in_half_open = Some(wait);
+        self.half_open_wait = HalfOpenWait::At(wait);
         self.half_open_timeout = then;
+        self
+    }
+
+    /// Lets half-open wait for its probes for ever, as resilience4j does by
+    /// default. A probe that never finishes (a call admitted and never
+    /// polled, a dependency that hangs without a timeout) then keeps the
+    /// breaker half-open, refusing the calls beyond its probes, until a
+    /// manual change.
+    ///
+    /// ```
+    /// use seawall::breaker::{BreakerConfig, HalfOpenWait};
+    ///
+    /// let config = BreakerConfig::builder().unbounded_wait_in_half_open().build()?;
+    /// assert_eq!(config.half_open_wait(), HalfOpenWait::Unbounded);
+    /// # Ok::<(), seawall::ConfigError>(())
+    /// ```
+    pub fn unbounded_wait_in_half_open(mut self) -> Self {
+        self.half_open_wait = HalfOpenWait::Unbounded;
         self
     }
 
@@ -371,7 +391,7 @@ impl BreakerConfigBuilder {
                 "1 to 4095",
             ));
         }
-        if let Some(wait) = self.max_wait_in_half_open {
+        if let HalfOpenWait::At(wait) = self.half_open_wait {
             positive_duration("max_wait_in_half_open", wait)?;
         }
         Ok(BreakerConfig {
@@ -384,7 +404,7 @@ impl BreakerConfigBuilder {
             consecutive_failures: self.consecutive_failures,
             open_wait: self.open_wait,
             permitted_probes: self.permitted_calls_in_half_open,
-            max_wait_in_half_open: self.max_wait_in_half_open,
+            half_open_wait: self.half_open_wait,
             half_open_timeout: self.half_open_timeout,
             eager_half_open: self.eager_half_open,
             clock: self.clock.unwrap_or_default(),

@@ -128,6 +128,50 @@ impl OpenWait {
     }
 }
 
+/// How long a half-open breaker waits for its probes to decide before it
+/// resolves by itself (to [`HalfOpenTimeout`]'s state).
+///
+/// The default is twice the open wait that preceded the half-open state: a
+/// probe that is admitted and never finishes (a call nobody polls, a
+/// dependency that hangs without a timeout) cannot keep the breaker half-open,
+/// refusing nearly everything, for longer than that. resilience4j waits for
+/// ever by default; [`HalfOpenWait::Unbounded`] does the same here.
+///
+/// ```
+/// use seawall::breaker::{BreakerConfig, HalfOpenTimeout, HalfOpenWait};
+/// use std::time::Duration;
+///
+/// assert_eq!(BreakerConfig::default().half_open_wait(), HalfOpenWait::TwiceOpenWait);
+/// let patient = BreakerConfig::builder().unbounded_wait_in_half_open().build()?;
+/// assert_eq!(patient.half_open_wait(), HalfOpenWait::Unbounded);
+/// let fixed = BreakerConfig::builder()
+///     .max_wait_in_half_open(Duration::from_secs(5), HalfOpenTimeout::Open)
+///     .build()?;
+/// assert_eq!(fixed.half_open_wait(), HalfOpenWait::At(Duration::from_secs(5)));
+/// # Ok::<(), seawall::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HalfOpenWait {
+    /// Twice the open wait that preceded the half-open state (the default).
+    TwiceOpenWait,
+    /// At most this long.
+    At(Duration),
+    /// For ever: only the probes decide (resilience4j's default).
+    Unbounded,
+}
+
+impl HalfOpenWait {
+    /// The longest a half-open state entered after an open wait of
+    /// `open_wait` waits, if it is bounded.
+    pub(crate) fn after(self, open_wait: Duration) -> Option<Duration> {
+        match self {
+            Self::TwiceOpenWait => Some(open_wait.saturating_mul(2)),
+            Self::At(wait) => Some(wait),
+            Self::Unbounded => None,
+        }
+    }
+}
+
 /// Where a half-open breaker goes when its maximum wait runs out before the
 /// probes decided.
 ///
@@ -174,7 +218,7 @@ impl HalfOpenTimeout {
 /// | `consecutive_failures` | off |
 /// | `open_wait` | fixed 60 s |
 /// | `permitted_calls_in_half_open` | 10 |
-/// | `max_wait_in_half_open` | none (wait for the probes) |
+/// | `half_open_wait` | twice the open wait before it ([`HalfOpenWait`]) |
 /// | `half_open_timeout` | open |
 /// | `eager_half_open` | off (lazily, at the next admission) |
 /// | `clock` | [`Clock::tokio`] |
@@ -205,7 +249,7 @@ pub struct BreakerConfig {
     pub(crate) consecutive_failures: Option<u32>,
     pub(crate) open_wait: OpenWait,
     pub(crate) permitted_probes: u32,
-    pub(crate) max_wait_in_half_open: Option<Duration>,
+    pub(crate) half_open_wait: HalfOpenWait,
     pub(crate) half_open_timeout: HalfOpenTimeout,
     pub(crate) eager_half_open: bool,
     pub(crate) clock: Clock,
@@ -236,6 +280,17 @@ impl BreakerConfig {
     /// ```
     pub fn sliding_window(&self) -> SlidingWindow {
         self.window
+    }
+
+    /// How long half-open waits for its probes before it resolves by itself.
+    ///
+    /// ```
+    /// use seawall::breaker::{BreakerConfig, HalfOpenWait};
+    ///
+    /// assert_eq!(BreakerConfig::default().half_open_wait(), HalfOpenWait::TwiceOpenWait);
+    /// ```
+    pub fn half_open_wait(&self) -> HalfOpenWait {
+        self.half_open_wait
     }
 
     /// Calls needed in the window (or, half-open, probes completed) before a

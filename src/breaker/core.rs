@@ -29,13 +29,17 @@ use super::event::{BreakerEvent, BreakerListener};
 use super::metrics::{BreakerMetrics, MetricHandles};
 use super::probe_word::ProbeCounts;
 use super::state::State;
-use super::state_word::{Flag, StateWord};
+use super::state_word::{ticket, Flag, StateWord};
 use super::window::{ClosedWindow, WindowCounts};
 
 /// The shared core of one breaker.
 pub(crate) struct BreakerCore {
     /// The [`StateWord`]: state, flags, generation, reopenings, deadline.
     pub(super) state_word: AtomicU64,
+    /// Transition attempts since the breaker was built: one more before every
+    /// transition's compare-and-swap (see `state_word::ticket`). Beside the
+    /// state word, on its read-mostly cache line.
+    pub(super) transitions: AtomicU64,
     /// The half-open probe counters (see `probe_word.rs`).
     pub(super) probe_word: AtomicU64,
     /// Calls refused since the breaker was built.
@@ -94,6 +98,7 @@ impl BreakerCore {
         let word = StateWord::new(State::Closed, 0, 0, None).with_flag(Flag::Armed, true);
         Self {
             state_word: AtomicU64::new(word.raw()),
+            transitions: AtomicU64::new(0),
             probe_word: AtomicU64::new(0),
             rejections: AtomicU64::new(0),
             probe_successes: AtomicU64::new(0),
@@ -123,6 +128,34 @@ impl BreakerCore {
 
     pub(crate) fn state(&self) -> State {
         self.load().state()
+    }
+
+    /// The ticket of an admission decided on `word`: its generation, and the
+    /// transition count now.
+    #[inline]
+    pub(super) fn ticket(&self, word: StateWord) -> u64 {
+        // Relaxed: any count read after `word` will do. It is at most the attempts
+        // made so far, so it never runs ahead of the ticket's generation by more
+        // than the transitions racing this admission.
+        ticket::new(word.generation(), self.transitions.load(Ordering::Relaxed))
+    }
+
+    /// Whether a permit with `ticket` has outlived the state it was admitted
+    /// in, whatever its generation says: at least half a generation cycle
+    /// (8,192) of transition attempts have been made since. Call it after
+    /// loading the state word.
+    ///
+    /// Sound as long as fewer than 8,192 threads race one transition: a
+    /// permit of the current state has seen at most one failed attempt per
+    /// racing thread since, and one of a state 16,384 x k transitions old has
+    /// seen all of them (each attempt's add is ordered before its CAS, which
+    /// the caller's Acquire load of the word is ordered after).
+    pub(super) fn outlived(&self, ticket: u64) -> bool {
+        // Relaxed: ordered after the caller's Acquire load of the state word; see
+        // above.
+        let now = self.transitions.load(Ordering::Relaxed);
+        let since = now.wrapping_sub(ticket::count(ticket)) & ticket::COUNT_MASK;
+        since >= u64::from(super::state_word::GENERATIONS / 2)
     }
 
     /// Whether a permit must note its start time.

@@ -106,13 +106,13 @@ impl Breaker {
     // copied at once with wider loads than it was stored with, which stalls.
     #[inline(always)]
     pub fn try_acquire(&self) -> Result<BreakerPermit, BreakerOpen> {
-        let (kind, generation) = self.core().admit()?;
-        Ok(self.permit_for(kind, generation))
+        let (kind, ticket) = self.core().admit()?;
+        Ok(self.permit_for(kind, ticket))
     }
 
-    /// The permit for a call admitted as `kind` under `generation`.
+    /// The permit for a call admitted as `kind` with `ticket`.
     #[inline(always)]
-    pub(super) fn permit_for(&self, kind: PermitKind, generation: u16) -> BreakerPermit {
+    pub(super) fn permit_for(&self, kind: PermitKind, ticket: u64) -> BreakerPermit {
         if kind == PermitKind::Untracked {
             // Disabled: nothing will be recorded, so nothing needs to be held.
             return BreakerPermit {
@@ -131,7 +131,7 @@ impl Breaker {
         let probe = if kind == PermitKind::Probe { PROBE } else { 0 };
         BreakerPermit {
             stripe: Some(stripe),
-            ticket: u64::from(generation) | probe,
+            ticket: ticket | probe,
             started,
         }
     }

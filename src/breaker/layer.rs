@@ -25,6 +25,7 @@ use super::{Breaker, BreakerService};
 pub struct BreakerLayer<C = FailOnError> {
     breaker: Breaker,
     classifier: C,
+    not_ready_while_open: bool,
 }
 
 impl BreakerLayer {
@@ -40,6 +41,7 @@ impl BreakerLayer {
         Self {
             breaker,
             classifier: FailOnError,
+            not_ready_while_open: false,
         }
     }
 }
@@ -65,7 +67,23 @@ impl<C> BreakerLayer<C> {
         BreakerLayer {
             breaker: self.breaker,
             classifier,
+            not_ready_while_open: self.not_ready_while_open,
         }
+    }
+
+    /// Makes services that report *not ready* while the breaker refuses
+    /// calls: for endpoints behind a load balancer. See
+    /// [`BreakerService::not_ready_while_open`].
+    ///
+    /// ```
+    /// use seawall::breaker::{Breaker, BreakerConfig, BreakerLayer};
+    ///
+    /// let layer = BreakerLayer::new(Breaker::new(BreakerConfig::default())).not_ready_while_open();
+    /// # drop(layer);
+    /// ```
+    pub fn not_ready_while_open(mut self) -> Self {
+        self.not_ready_while_open = true;
+        self
     }
 
     /// The breaker the layer's services share.
@@ -85,6 +103,12 @@ impl<S, C: Clone> Layer<S> for BreakerLayer<C> {
     type Service = BreakerService<S, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        BreakerService::with_classifier(inner, self.breaker.clone(), self.classifier.clone())
+        let service =
+            BreakerService::with_classifier(inner, self.breaker.clone(), self.classifier.clone());
+        if self.not_ready_while_open {
+            service.not_ready_while_open()
+        } else {
+            service
+        }
     }
 }

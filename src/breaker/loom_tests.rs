@@ -242,6 +242,34 @@ fn loom_half_open_probe_slots_stay_in_their_generation() {
     });
 }
 
+/// A tower service's `poll_ready` only looks for a free probe slot and its
+/// `call` takes one: a look racing a prober (and the move to half-open)
+/// holds nothing, the call after it takes a slot or is refused, and the
+/// breaker is never wedged, whichever thread gets the slot.
+#[test]
+fn loom_looking_for_a_probe_slot_holds_none() {
+    loom::model(|| {
+        let (breaker, hand) = breaker(|b| b.permitted_calls_in_half_open(1));
+        open_and_expire(&breaker, &hand);
+        let in_flight = ProbesHeld::new();
+        let looker = {
+            let (breaker, in_flight) = (breaker.clone(), in_flight.clone());
+            spawn(1, move || {
+                if breaker.core().admit_looking().is_ok() {
+                    attempt(&breaker, &in_flight, 1, Some(Outcome::Success));
+                }
+            })
+        };
+        let prober = {
+            let (breaker, in_flight) = (breaker.clone(), in_flight.clone());
+            spawn(2, move || attempt(&breaker, &in_flight, 1, None))
+        };
+        looker.join().unwrap();
+        prober.join().unwrap();
+        assert_not_wedged(&breaker, 1);
+    });
+}
+
 /// Two threads each record a failure in the closed state: whatever the
 /// interleaving, the breaker opens, and exactly once.
 #[test]

@@ -55,10 +55,20 @@
 //!   timer left running.
 //! - In consecutive-failures mode the breaker also opens after N failures in a
 //!   row, whatever the rates; any success ends the run.
+//! - Half-open waits for its probes at most twice the open wait before it,
+//!   then opens again ([`HalfOpenWait`]): a probe that never finishes cannot
+//!   keep the breaker half-open. resilience4j waits for ever by default, as
+//!   [`unbounded_wait_in_half_open`](BreakerConfigBuilder::unbounded_wait_in_half_open)
+//!   does here.
+//! - [`BreakerService`]'s `poll_ready` takes no half-open probe slot: it only
+//!   sees that one is free, and `call` takes it, so a caller that becomes
+//!   ready and never calls holds none.
 //!
 //! # Cost
 //!
-//! Admission in the closed state is one atomic load. A fast success adds one
+//! Admission in the closed state is two relaxed loads: the state word, and
+//! the transition count the permit keeps beside its generation (so that a
+//! permit 16,384 transitions old is not taken for a current one). A fast success adds one
 //! to the calling thread's own stripe; only failures, slow calls and the
 //! successes that could decide the state (those recorded while the window is
 //! below its minimum number of calls, as after each reset) take the window's
@@ -66,6 +76,16 @@
 //! no clock read on the closed success path with the default configuration;
 //! slow-call detection reads the clock at the start and end of each call, and
 //! a time window at the end.
+//!
+//! # Inside a balancer
+//!
+//! An open breaker reports ready and fails fast, which suits a caller that
+//! has nowhere else to go. Inside tower's power-of-two-choices balancer it
+//! attracts the traffic it refuses: ready, with no request pending, it looks
+//! like the least-loaded endpoint. Give each endpoint's breaker
+//! [`BreakerLayer::not_ready_while_open`]: it reports not ready while the
+//! breaker refuses, so the balancer uses the other endpoints, and looks again
+//! when the open wait ends.
 //!
 //! # Events
 //!
@@ -129,7 +149,7 @@ mod transition;
 mod window;
 
 pub use self::builder::BreakerConfigBuilder;
-pub use self::config::{BreakerConfig, HalfOpenTimeout, OpenWait, SlidingWindow};
+pub use self::config::{BreakerConfig, HalfOpenTimeout, HalfOpenWait, OpenWait, SlidingWindow};
 pub use self::event::BreakerEvent;
 pub use self::handle::Breaker;
 pub use self::keyed::{KeyedBreaker, KeyedBreakerLayer, KeyedBreakerService};

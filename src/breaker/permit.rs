@@ -7,6 +7,7 @@ use crate::sync::Arc;
 
 use super::admit::PermitKind;
 use super::core::BreakerCore;
+use super::state_word::ticket;
 
 /// In a permit's ticket, above the generation: the call is a half-open probe.
 pub(super) const PROBE: u64 = 1 << 16;
@@ -50,7 +51,8 @@ pub struct BreakerPermit {
     // Whole words only: a permit is written and read back at once on the hot path
     // (service, then future, then the record), and a load that spans several
     // narrower stores cannot be forwarded from them and stalls the core.
-    /// The generation the call was admitted under; `PROBE` if half-open.
+    /// The admission's ticket (see `state_word::ticket`), with `PROBE` if
+    /// half-open.
     pub(super) ticket: u64,
     /// Start in clock nanoseconds, or `NOT_TIMED`.
     pub(super) started: u64,
@@ -109,7 +111,7 @@ impl BreakerPermit {
 
     /// The generation the call was admitted under.
     pub(crate) fn generation(&self) -> u16 {
-        self.ticket as u16
+        ticket::generation(self.ticket)
     }
 
     /// Records `outcome`, in place: a no-op once recorded. The response future
@@ -126,7 +128,7 @@ impl BreakerPermit {
             stripe.core.record(
                 stripe.index,
                 kind,
-                self.ticket as u16,
+                self.ticket & !PROBE,
                 outcome,
                 (self.started != NOT_TIMED).then_some(self.started),
             );

@@ -8,9 +8,10 @@
 //! bit 52..64  of which slow
 //! ```
 //!
-//! A word whose tag is not the current generation reads as all zeros, so a
-//! new half-open state needs no initialisation step that could race its first
-//! probes. Every field is 12 bits wide, which is why a config permits at most
+//! A word whose tag is not the current generation reads as all zeros. The
+//! one word that could pass for a new half-open state's, the word its own
+//! generation left 16,384 x k transitions before, is zeroed by the transition
+//! into half-open before it publishes the state (`transition.rs`). Every field is 12 bits wide, which is why a config permits at most
 //! [`MAX_PERMITTED_PROBES`](super::config::MAX_PERMITTED_PROBES) probes. This
 //! file only packs and unpacks; `admit.rs` and `record.rs` update the atomic.
 

@@ -24,7 +24,7 @@ use super::event::BreakerEvent;
 use super::metrics::SUCCESS_PUBLISH_EVERY;
 use super::probe_word::ProbeCounts;
 use super::state::State;
-use super::state_word::{Flag, StateWord};
+use super::state_word::{ticket, Flag, StateWord};
 use super::window::{SuccessRecorded, WindowCounts};
 
 /// What the closed window's numbers call for.
@@ -90,7 +90,8 @@ pub(super) fn judge_probes(config: &BreakerConfig, probes: ProbeCounts) -> Probe
 }
 
 impl BreakerCore {
-    /// Records the outcome of a call admitted as `kind` under `generation`.
+    /// Records the outcome of a call admitted as `kind` with `ticket` (see
+    /// `state_word::ticket`).
     ///
     /// `started` is the start time when the config measures durations.
     ///
@@ -101,10 +102,11 @@ impl BreakerCore {
         &self,
         stripe: usize,
         kind: PermitKind,
-        generation: u16,
+        ticket: u64,
         outcome: Outcome,
         started: Option<u64>,
     ) {
+        let generation = ticket::generation(ticket);
         let mut end = None;
         if kind == PermitKind::Window && outcome == Outcome::Success && !self.window.is_timed() {
             // With slow-call detection, a success that was not slow is still a fast
@@ -119,7 +121,7 @@ impl BreakerCore {
                 return;
             }
         }
-        self.record_slow(stripe, kind, generation, outcome, started, end);
+        self.record_slow(stripe, kind, ticket, outcome, started, end);
     }
 
     /// Counts a success (neither failed nor slow) on `stripe` without a lock,
@@ -139,7 +141,7 @@ impl BreakerCore {
         &self,
         stripe: usize,
         kind: PermitKind,
-        generation: u16,
+        ticket: u64,
         outcome: Outcome,
         started: Option<u64>,
         end: Option<u64>,
@@ -157,9 +159,9 @@ impl BreakerCore {
         let slow = duration.is_some_and(|nanos| self.config.is_slow(nanos));
         match kind {
             PermitKind::Window => {
-                self.record_in_window(stripe, generation, outcome, slow, now, duration)
+                self.record_in_window(stripe, ticket, outcome, slow, now, duration)
             }
-            PermitKind::Probe => self.record_probe(generation, outcome, slow, duration),
+            PermitKind::Probe => self.record_probe(ticket, outcome, slow, duration),
             PermitKind::Untracked => {}
         }
     }
@@ -167,12 +169,13 @@ impl BreakerCore {
     fn record_in_window(
         &self,
         stripe: usize,
-        generation: u16,
+        ticket: u64,
         outcome: Outcome,
         slow: bool,
         now: u64,
         duration: Option<u64>,
     ) {
+        let generation = ticket::generation(ticket);
         let word = self.load();
         if outcome == Outcome::Success && !slow && word.fast_success(generation) {
             if !self.count_fast_success(stripe, now).new_bucket {
@@ -181,7 +184,10 @@ impl BreakerCore {
             // Buckets may have slid out of the window: look at it again below.
             return self.evaluate(word, self.window.counts(now));
         }
-        if word.generation() != generation || !word.state().records_window() {
+        if word.generation() != generation
+            || !word.state().records_window()
+            || self.outlived(ticket)
+        {
             return;
         }
         if word.listening() {
@@ -245,7 +251,14 @@ impl BreakerCore {
         }
     }
 
-    fn record_probe(&self, generation: u16, outcome: Outcome, slow: bool, duration: Option<u64>) {
+    fn record_probe(&self, ticket: u64, outcome: Outcome, slow: bool, duration: Option<u64>) {
+        let generation = ticket::generation(ticket);
+        // A probe of a half-open state 16,384 x k transitions old carries the
+        // current generation, but took no slot in it.
+        let _ = self.load();
+        if self.outlived(ticket) {
+            return;
+        }
         // Relaxed load: validated by the CAS.
         let mut raw = self.probe_word.load(Ordering::Relaxed);
         let probes = loop {

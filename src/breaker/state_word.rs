@@ -6,7 +6,8 @@
 //! bit  3      ARMED: the closed window is below its minimum number of calls, so
 //!             a success may decide the state and is recorded under the lock
 //! bit  4      LISTENING: `on_event` listeners are registered
-//! bit  5..19  generation, +1 on every transition (wraps after 16,384)
+//! bit  5..19  generation, +1 on every transition (wraps after 16,384; a
+//!             permit's ticket adds the transition count, see [`ticket`])
 //! bit 19..25  consecutive reopenings, for the growing open wait (saturates at
 //!             63, from where the wait is the maximum)
 //! bit 25..64  deadline in ms since the clock's origin: end of the open wait, or
@@ -33,6 +34,42 @@ const DEADLINE_SHIFT: u32 = 25;
 const NO_DEADLINE: u64 = (1 << 39) - 1;
 /// Deadlines are kept in milliseconds.
 pub(super) const NANOS_PER_MS: u64 = 1_000_000;
+
+/// An admission's ticket, one `u64`: the generation it was admitted under
+/// (bits 0..14) and the core's transition count when it was admitted (bits
+/// 18..64); bits 14..18 are left for the permit's and the service's marks.
+///
+/// The 14-bit generation alone cannot tell a permit admitted exactly
+/// k x 16,384 transitions ago from a current one. The transition count can:
+/// every transition attempt adds one to it before its compare-and-swap, so a
+/// recorder that loads the state word sees at least every transition that
+/// made it, and a permit whose count is half a generation cycle behind has
+/// outlived its state whatever its generation says (see
+/// [`BreakerCore::outlived`](super::core::BreakerCore::outlived)).
+pub(crate) mod ticket {
+    /// Where the transition count starts.
+    pub(crate) const COUNT_SHIFT: u32 = 18;
+    /// The transition count's bits, once shifted down.
+    pub(crate) const COUNT_MASK: u64 = u64::MAX >> COUNT_SHIFT;
+
+    /// The ticket of an admission under `generation` at transition `count`.
+    #[inline]
+    pub(crate) fn new(generation: u16, count: u64) -> u64 {
+        u64::from(generation) | (count << COUNT_SHIFT)
+    }
+
+    /// The generation a ticket was admitted under.
+    #[inline]
+    pub(crate) fn generation(ticket: u64) -> u16 {
+        (ticket & (super::GENERATIONS as u64 - 1)) as u16
+    }
+
+    /// The transition count a ticket was admitted at.
+    #[inline]
+    pub(crate) fn count(ticket: u64) -> u64 {
+        ticket >> COUNT_SHIFT
+    }
+}
 
 /// A flag bit of the state word. Setting or clearing one never starts a new
 /// generation.

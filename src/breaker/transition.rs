@@ -17,6 +17,7 @@ use crate::sync::Ordering;
 use super::config::BreakerConfig;
 use super::core::BreakerCore;
 use super::event::BreakerEvent;
+use super::probe_word::ProbeCounts;
 use super::state::State;
 use super::state_word::{Flag, StateWord, NANOS_PER_MS};
 use super::window::WindowCounts;
@@ -64,8 +65,9 @@ pub(super) fn deadline_after(
             Some(now.saturating_add(config.open_wait.wait(reopenings).as_nanos() as u64))
         }
         State::HalfOpen => config
-            .max_wait_in_half_open
-            .map(|wait| now.saturating_add(wait.as_nanos() as u64)),
+            .half_open_wait
+            .after(config.open_wait.wait(reopenings))
+            .map(|wait| now.saturating_add(u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX))),
         _ => None,
     }
 }
@@ -105,6 +107,14 @@ impl BreakerCore {
                 self.load().generation() == from.generation()
             });
         }
+        if to == State::HalfOpen {
+            self.reset_probes(from);
+        }
+        // One more attempt, counted before the CAS that may publish it: every
+        // thread that loads the word this CAS writes (Acquire, from its Release)
+        // also sees this count (see `state_word::ticket`). Relaxed: ordered by
+        // that CAS.
+        self.transitions.fetch_add(1, Ordering::Relaxed);
         let mut from = from;
         loop {
             let next = StateWord::new(to, from.next_generation(), reopenings, deadline_ms)
@@ -135,6 +145,34 @@ impl BreakerCore {
                     from = StateWord::from_raw(actual);
                 }
                 Err(actual) => return TransitionOutcome::Overtaken(StateWord::from_raw(actual)),
+            }
+        }
+    }
+
+    /// Zeroes the probe counters for the half-open state that follows `from`,
+    /// before the CAS that publishes it, unless another transition has moved
+    /// on from `from` already.
+    ///
+    /// A word tagged by another generation reads as zeros anyway; this is for
+    /// the word tagged by the very generation starting now, 16,384 x k
+    /// transitions ago, whose old counts would otherwise be taken for this
+    /// state's. A loser of the race to publish cannot wipe the winner's probes:
+    /// it gives up once the state word has moved on, and a probe taken meanwhile
+    /// changed the word its CAS expects.
+    fn reset_probes(&self, from: StateWord) {
+        let fresh = ProbeCounts::default().pack(from.next_generation());
+        // Acquire (and AcqRel below): as every update of the probe word, see
+        // `take_probe`. The CAS that publishes the state follows, with Release.
+        let mut raw = self.probe_word.load(Ordering::Acquire);
+        while raw != fresh && self.load().generation() == from.generation() {
+            match self.probe_word.compare_exchange_weak(
+                raw,
+                fresh,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(actual) => raw = actual,
             }
         }
     }
@@ -261,6 +299,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::breaker::admit::PermitKind;
+    use crate::breaker::config::MAX_REOPENINGS;
     use crate::breaker::{Breaker, BreakerConfig, HalfOpenTimeout, OpenWait};
     use crate::clock::{Clock, ManualClock};
 
@@ -312,7 +352,41 @@ mod tests {
         ] {
             assert_eq!(deadline_after(&config, state, 0, 0), None, "{state}");
         }
-        let patient = BreakerConfig::default();
+        // By default half-open waits twice the open wait before it.
+        let default = BreakerConfig::default();
+        assert_eq!(
+            deadline_after(&default, State::HalfOpen, 0, 5),
+            Some(5 + 120 * SECOND)
+        );
+        let growing = BreakerConfig::builder()
+            .open_wait(OpenWait::exponential(
+                Duration::from_secs(1),
+                2.0,
+                Duration::from_secs(10),
+            ))
+            .build()
+            .unwrap();
+        assert_eq!(
+            deadline_after(&growing, State::HalfOpen, 2, 0),
+            Some(8 * SECOND)
+        );
+        // The longest open wait, doubled, from the far end of the clock.
+        let longest = BreakerConfig::builder()
+            .open_wait(OpenWait::fixed(crate::validate::LONGEST_DURATION))
+            .build()
+            .unwrap();
+        assert_eq!(
+            deadline_after(&longest, State::HalfOpen, MAX_REOPENINGS, 0),
+            Some(2 * crate::validate::LONGEST_DURATION.as_nanos() as u64)
+        );
+        assert_eq!(
+            deadline_after(&longest, State::HalfOpen, 0, u64::MAX - 1),
+            Some(u64::MAX)
+        );
+        let patient = BreakerConfig::builder()
+            .unbounded_wait_in_half_open()
+            .build()
+            .unwrap();
         assert_eq!(deadline_after(&patient, State::HalfOpen, 0, 0), None);
     }
 
@@ -449,6 +523,82 @@ mod tests {
         assert_eq!(breaker.metrics().calls, 0);
         breaker.try_acquire().unwrap().failure();
         assert_eq!(breaker.metrics().calls, 1);
+    }
+
+    /// A breaker on a manual clock that trips on one failure and probes once.
+    fn hair_trigger() -> (Breaker, ManualClock) {
+        let (clock, hand) = Clock::manual();
+        let config = BreakerConfig::builder()
+            .clock(clock)
+            .count_window(1)
+            .minimum_calls(1)
+            .permitted_calls_in_half_open(1)
+            .open_wait(OpenWait::fixed(Duration::from_secs(1)))
+            .build()
+            .unwrap();
+        (Breaker::new(config), hand)
+    }
+
+    #[test]
+    fn a_failure_exactly_a_generation_cycle_old_is_not_counted() {
+        use crate::breaker::state_word::GENERATIONS;
+
+        let (breaker, _hand) = hair_trigger();
+        let stale = breaker.try_acquire().unwrap();
+        // 16,384 transitions: closed again, in the same 14-bit generation.
+        for _ in 0..GENERATIONS / 2 {
+            breaker.force_open();
+            breaker.reset();
+        }
+        assert_eq!(stale.generation(), breaker.core().load().generation());
+        stale.failure();
+        assert_eq!(breaker.state(), State::Closed, "a stale failure tripped it");
+        assert_eq!(breaker.metrics().calls, 0);
+        // A failure of the current state trips it as ever.
+        breaker.try_acquire().unwrap().failure();
+        assert_eq!(breaker.state(), State::Open);
+    }
+
+    #[test]
+    fn a_probe_exactly_a_generation_cycle_old_frees_no_slot_and_decides_nothing() {
+        use crate::breaker::state_word::GENERATIONS;
+        use crate::classify::Outcome;
+
+        let half_open = |breaker: &Breaker, hand: &ManualClock| {
+            breaker.try_acquire().unwrap().failure();
+            hand.advance(Duration::from_millis(1_001));
+            breaker.try_acquire().unwrap()
+        };
+        let (breaker, hand) = hair_trigger();
+        let stale = half_open(&breaker, &hand);
+        assert_eq!(stale.kind(), PermitKind::Probe);
+        // 16,382 transitions by hand, and two more to half-open again.
+        for _ in 0..GENERATIONS / 2 - 1 {
+            breaker.force_open();
+            breaker.reset();
+        }
+        let probe = half_open(&breaker, &hand);
+        assert_eq!(stale.generation(), probe.generation());
+        assert_eq!(breaker.state(), State::HalfOpen);
+        // The stale probe's end must not hand back the current probe's slot...
+        stale.record(Outcome::Ignored);
+        assert!(breaker.try_acquire().is_err(), "a second probe was let in");
+        // ...nor decide the state.
+        let (breaker, hand) = hair_trigger();
+        let stale = half_open(&breaker, &hand);
+        for _ in 0..GENERATIONS / 2 - 1 {
+            breaker.force_open();
+            breaker.reset();
+        }
+        let probe = half_open(&breaker, &hand);
+        stale.failure();
+        assert_eq!(
+            breaker.state(),
+            State::HalfOpen,
+            "a stale probe reopened it"
+        );
+        probe.success();
+        assert_eq!(breaker.state(), State::Closed);
     }
 
     #[test]

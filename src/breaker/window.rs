@@ -48,6 +48,20 @@ pub(crate) struct WindowCounts {
     pub(crate) slow: u64,
 }
 
+/// The low half of a stripe's bucket: its success count.
+const COUNT_BITS: u64 = 0xFFFF_FFFF;
+/// A stripe's bucket hands its count over to the window's own bucket each
+/// time it reaches a multiple of this, so that a count never carries into the
+/// epoch tag above it (a bucket may last up to 7 days).
+#[cfg(not(test))]
+const FLUSH_EVERY: u64 = 1 << 30;
+#[cfg(test)]
+const FLUSH_EVERY: u64 = 1 << 4;
+/// Buckets without a new one opened anywhere in the window, after which every
+/// stripe's bucket is taken for stale: their 32-bit epoch tags could otherwise
+/// alias one 2^32 buckets later.
+const IDLE_BUCKETS: u64 = 1 << 31;
+
 /// One thread's share of the success counts, on its own cache lines.
 #[derive(Debug)]
 #[repr(align(128))]
@@ -55,7 +69,10 @@ struct Stripe {
     /// Fast successes recorded on this stripe since the breaker was built.
     successes: AtomicU64,
     /// Time windows only: per bucket, `epoch << 32 | successes`, where epoch is
-    /// the low 32 bits of the bucket's number.
+    /// the low 32 bits of the bucket's number. The count stays below 2^31 (see
+    /// `FLUSH_EVERY`); a tag is trusted only while the window has opened a
+    /// bucket within the last 2^31 buckets, and every stripe bucket that has
+    /// slid out is zeroed whenever the window is read (see `IDLE_BUCKETS`).
     buckets: Box<[AtomicU64]>,
 }
 
@@ -69,6 +86,8 @@ pub(crate) struct ClosedWindow {
     /// stale failure is counted before a reset or not at all; any success ends
     /// the run without the lock.
     failure_run: AtomicU32,
+    /// Time windows: the newest bucket number a stripe has opened.
+    latest_epoch: AtomicU64,
     notable: Mutex<NotableRecord>,
 }
 
@@ -153,6 +172,7 @@ impl KindTotals {
 struct TimeBucket {
     /// The bucket's number (finish time / bucket width); `u64::MAX` when empty.
     epoch: u64,
+    /// Its notable calls, and the successes its stripe buckets handed over.
     calls: u64,
     totals: KindTotals,
 }
@@ -220,6 +240,7 @@ impl ClosedWindow {
             stripes,
             bucket_nanos,
             failure_run: AtomicU32::new(0),
+            latest_epoch: AtomicU64::new(0),
             // The breaker starts closed in generation 0.
             notable: Mutex::new(NotableRecord {
                 generation: 0,
@@ -249,13 +270,20 @@ impl ClosedWindow {
         let mut new_bucket = false;
         if self.is_timed() {
             let epoch = now / self.bucket_nanos;
+            // Relaxed: a hint; the forgetting it calls for takes the window's lock.
+            if epoch.saturating_sub(self.latest_epoch.load(Ordering::Relaxed)) >= IDLE_BUCKETS {
+                self.forget_idle_buckets(epoch);
+            }
             let slot = &stripe.buckets[(epoch % stripe.buckets.len() as u64) as usize];
             let tag = (epoch as u32 as u64) << 32;
             let mut current = slot.load(Ordering::Relaxed);
             loop {
-                if current & !0xFFFF_FFFF == tag {
+                if current & !COUNT_BITS == tag {
                     // Same bucket: count it. Relaxed, as above.
-                    slot.fetch_add(1, Ordering::Relaxed);
+                    let count = (slot.fetch_add(1, Ordering::Relaxed) & COUNT_BITS) + 1;
+                    if count.is_multiple_of(FLUSH_EVERY) {
+                        self.flush(slot, epoch);
+                    }
                     break;
                 }
                 // A stale bucket: this call opens it afresh.
@@ -267,6 +295,10 @@ impl ClosedWindow {
                 ) {
                     Ok(_) => {
                         new_bucket = true;
+                        // Relaxed: a hint, as above.
+                        if self.latest_epoch.load(Ordering::Relaxed) < epoch {
+                            self.latest_epoch.fetch_max(epoch, Ordering::Relaxed);
+                        }
                         break;
                     }
                     Err(actual) => current = actual,
@@ -277,6 +309,60 @@ impl ClosedWindow {
             stripe_total,
             new_bucket,
         }
+    }
+
+    /// Hands a stripe bucket's count over to the window's own bucket `epoch`,
+    /// whose counts are 64 bits wide, before it can carry into the tag.
+    #[cold]
+    #[inline(never)]
+    fn flush(&self, slot: &AtomicU64, epoch: u64) {
+        let tag = (epoch as u32 as u64) << 32;
+        let mut record = self.notable.lock();
+        let NotableCalls::Time { buckets, .. } = &mut record.calls else {
+            return;
+        };
+        // Relaxed: the counts are plain counters (see `record_success`); the CAS
+        // moves each success exactly once.
+        let mut current = slot.load(Ordering::Relaxed);
+        let moved = loop {
+            if current & !COUNT_BITS != tag {
+                // Opened afresh since: its count left with the bucket it belonged to.
+                return;
+            }
+            match slot.compare_exchange_weak(current, tag, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => break current & COUNT_BITS,
+                Err(actual) => current = actual,
+            }
+        };
+        let len = buckets.len() as u64;
+        let bucket = &mut buckets[(epoch % len) as usize];
+        if bucket.epoch == u64::MAX || bucket.epoch < epoch {
+            *bucket = TimeBucket {
+                epoch,
+                ..EMPTY_BUCKET
+            };
+        }
+        if bucket.epoch == epoch {
+            bucket.calls += moved;
+        }
+    }
+
+    /// After `IDLE_BUCKETS` without a new bucket, zeroes every stripe bucket
+    /// before one is counted at `epoch`: their tags may alias. A success
+    /// counted at `epoch` by a racing thread may be lost with them.
+    #[cold]
+    #[inline(never)]
+    fn forget_idle_buckets(&self, epoch: u64) {
+        let _record = self.notable.lock();
+        // Relaxed: the lock orders this with other forgetters and readers.
+        if epoch.saturating_sub(self.latest_epoch.load(Ordering::Relaxed)) < IDLE_BUCKETS {
+            return; // Forgotten already.
+        }
+        for slot in self.stripes.iter().flat_map(|stripe| stripe.buckets.iter()) {
+            // Relaxed: as in `record_success`.
+            slot.store(0, Ordering::Relaxed);
+        }
+        self.latest_epoch.fetch_max(epoch, Ordering::Relaxed);
     }
 
     /// Fast successes on every stripe since the breaker was built.
@@ -409,14 +495,26 @@ impl ClosedWindow {
                     counts.failures += bucket.totals.failures;
                     counts.slow += bucket.totals.slow;
                 }
+                // Relaxed: a hint kept under this lock by `forget_idle_buckets`.
+                let idle = current.saturating_sub(self.latest_epoch.load(Ordering::Relaxed))
+                    >= IDLE_BUCKETS;
                 let current_tag = current as u32;
-                for stripe in self.stripes.iter() {
-                    for slot in stripe.buckets.iter() {
-                        let value = slot.load(Ordering::Relaxed);
-                        let age = current_tag.wrapping_sub((value >> 32) as u32);
-                        if u64::from(age) < len {
-                            counts.calls += value & 0xFFFF_FFFF;
-                        }
+                for slot in self.stripes.iter().flat_map(|stripe| stripe.buckets.iter()) {
+                    let value = slot.load(Ordering::Relaxed);
+                    if value == 0 {
+                        continue;
+                    }
+                    let age = current_tag.wrapping_sub((value >> 32) as u32);
+                    if !idle && u64::from(age) < len {
+                        counts.calls += value & COUNT_BITS;
+                    } else if idle || age < 1 << 31 {
+                        // Slid out (or too old to tell): zero it, so that its tag
+                        // cannot alias a bucket 2^32 buckets on. A racing success
+                        // has changed it and keeps it; a bucket opened after this
+                        // read's `now` (a "negative" age) is left alone. Relaxed:
+                        // as above.
+                        let _ =
+                            slot.compare_exchange(value, 0, Ordering::Relaxed, Ordering::Relaxed);
                     }
                 }
                 counts
@@ -468,17 +566,5 @@ impl ClosedWindow {
 }
 
 #[cfg(all(test, not(loom)))]
-mod tests {
-    use super::{CallKind, NotableCall};
-
-    #[test]
-    fn a_notable_call_keeps_its_position_and_kind() {
-        for position in [1, 2, 100, 1 << 40, (1 << 62) - 1] {
-            for (failed, slow) in [(false, false), (true, false), (false, true), (true, true)] {
-                let call = NotableCall::new(position, CallKind { failed, slow });
-                assert_eq!(call.position(), position);
-                assert_eq!((call.kind().failed, call.kind().slow), (failed, slow));
-            }
-        }
-    }
-}
+#[path = "window_tests.rs"]
+mod tests;

@@ -29,6 +29,7 @@ pub(crate) const FULL_WEIGHT: u16 = 10_000;
 /// | `max_latency_ratio` (over the stable side) | 1.5 |
 /// | `min_latency_increase` (ignored below) | 1 ms |
 /// | `max_failure_rate`, `max_latency` (absolute) | off |
+/// | `max_not_ready` (the candidate not ready, in a row, before a roll-back) | 30 s |
 /// | `clock` | [`Clock::tokio`] |
 ///
 /// ```
@@ -62,6 +63,7 @@ pub struct CanaryConfig {
     pub(crate) min_latency_increase: Duration,
     pub(crate) max_failure_rate: Option<f64>,
     pub(crate) max_latency: Option<Duration>,
+    pub(crate) max_not_ready: Duration,
     pub(crate) clock: Clock,
 }
 
@@ -97,6 +99,12 @@ impl CanaryConfig {
         self.interval
     }
 
+    /// How long the candidate may stay not ready, in a row, before the
+    /// rollout rolls back by itself.
+    pub fn max_not_ready(&self) -> Duration {
+        self.max_not_ready
+    }
+
     /// The clock the canary reads.
     pub fn clock(&self) -> &Clock {
         &self.clock
@@ -127,6 +135,7 @@ pub struct CanaryConfigBuilder {
     min_latency_increase: Duration,
     max_failure_rate: Option<f64>,
     max_latency: Option<Duration>,
+    max_not_ready: Duration,
     clock: Clock,
 }
 
@@ -146,6 +155,7 @@ impl Default for CanaryConfigBuilder {
             min_latency_increase: Duration::from_millis(1),
             max_failure_rate: None,
             max_latency: None,
+            max_not_ready: Duration::from_secs(30),
             clock: Clock::tokio(),
         }
     }
@@ -251,6 +261,15 @@ impl CanaryConfigBuilder {
         self
     }
 
+    /// Roll back when the candidate stays not ready (its `poll_ready`
+    /// pending) for longer than `wait` in a row (greater than 0, at most 7
+    /// days). Meanwhile the requests it would have had go to the stable
+    /// service, and count as its failures.
+    pub fn max_not_ready(mut self, wait: Duration) -> Self {
+        self.max_not_ready = wait;
+        self
+    }
+
     /// The clock holds, intervals and latencies are read from.
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -339,6 +358,7 @@ impl CanaryConfigBuilder {
         if let Some(latency) = self.max_latency {
             positive_duration("max_latency", latency)?;
         }
+        positive_duration("max_not_ready", self.max_not_ready)?;
         Ok(CanaryConfig {
             name: self.name,
             steps,
@@ -353,6 +373,7 @@ impl CanaryConfigBuilder {
             min_latency_increase: self.min_latency_increase,
             max_failure_rate: self.max_failure_rate,
             max_latency: self.max_latency,
+            max_not_ready: self.max_not_ready,
             clock: self.clock,
         })
     }

@@ -71,6 +71,9 @@ pub(crate) struct CanaryCore {
     step_started: AtomicU64,
     /// When the next analysis is due, in clock nanoseconds.
     next_analysis: AtomicU64,
+    /// Since when the candidate has been not ready, in clock nanoseconds;
+    /// `READY` while it is ready (or nobody has polled it yet).
+    candidate_not_ready_since: AtomicU64,
     stable: SideStats,
     candidate: SideStats,
     /// Held by whoever decides; a request only ever `try_lock`s it. Never held
@@ -83,6 +86,9 @@ pub(crate) struct CanaryCore {
     seeds: AtomicU64,
     metrics: DecisionMetrics,
 }
+
+/// In `candidate_not_ready_since`: the candidate was ready when last polled.
+const READY: u64 = u64::MAX;
 
 /// What a decision did, to be counted and announced once the lock is
 /// released.
@@ -106,6 +112,7 @@ impl CanaryCore {
             word: AtomicU64::new(0),
             step_started: AtomicU64::new(0),
             next_analysis: AtomicU64::new(0),
+            candidate_not_ready_since: AtomicU64::new(READY),
             stable: SideStats::new(),
             candidate: SideStats::new(),
             decision_lock: Mutex::new(()),
@@ -171,6 +178,54 @@ impl CanaryCore {
         }
     }
 
+    /// Counts a request that would have gone to the candidate under
+    /// `generation`, had it been ready, as one of its failures.
+    pub(crate) fn record_not_ready(&self, generation: u32, now: u64) {
+        let word = self.load();
+        if word.generation() != generation || word.phase().is_final() {
+            return;
+        }
+        self.candidate.record_not_ready();
+        // Relaxed: a hint, as in `record`.
+        if word.phase() == Phase::Running && now >= self.next_analysis.load(Ordering::Relaxed) {
+            self.analyse(now, false);
+        }
+    }
+
+    /// Notes that the candidate was polled ready.
+    #[inline]
+    pub(crate) fn candidate_ready(&self) {
+        // Relaxed, load first: a plain time stamp, written only on a change, so
+        // that a ready candidate costs its pollers no shared write.
+        if self.candidate_not_ready_since.load(Ordering::Relaxed) != READY {
+            self.candidate_not_ready_since
+                .store(READY, Ordering::Relaxed);
+        }
+    }
+
+    /// Notes that the candidate was polled not ready at `now`, and rolls the
+    /// rollout back once it has been so for longer than `max_not_ready`.
+    pub(crate) fn candidate_not_ready(&self, now: u64) {
+        // Relaxed: a plain time stamp; the first poller to find the candidate not
+        // ready sets it, and whoever finds it too old decides under the lock.
+        let since = self.candidate_not_ready_since.load(Ordering::Relaxed);
+        if since == READY {
+            let _ = self.candidate_not_ready_since.compare_exchange(
+                READY,
+                now,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        } else if self.not_ready_too_long(since, now) {
+            self.decide(CanaryDecision::RollBack, Reason::NotReadyTooLong);
+        }
+    }
+
+    /// Whether a candidate not ready since `since` has been so too long at `now`.
+    fn not_ready_too_long(&self, since: u64, now: u64) -> bool {
+        since != READY && now.saturating_sub(since) > nanos(self.config.max_not_ready)
+    }
+
     /// Analyses the current step if an analysis is due; with `wait`, waits
     /// for a concurrent decision instead of leaving it to that one.
     pub(crate) fn analyse(&self, now: u64, wait: bool) {
@@ -195,9 +250,14 @@ impl CanaryCore {
             return None;
         }
         let analysis = self.analysis(word, now);
+        // Relaxed: a time stamp; see `candidate_not_ready`.
+        let not_ready_since = self.candidate_not_ready_since.load(Ordering::Relaxed);
         let health = unhealthy(&self.health.lock());
         let verdict = match health {
             Some(reason) => Verdict::RollBack(reason),
+            None if self.not_ready_too_long(not_ready_since, now) => {
+                Verdict::RollBack(Reason::NotReadyTooLong)
+            }
             None => judge(&analysis, &self.config),
         };
         match verdict {

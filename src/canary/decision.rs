@@ -76,8 +76,13 @@ pub enum Reason {
     BreakerOpen,
     /// The candidate's health component reported down.
     Unhealthy,
-    /// The candidate service failed to become ready.
+    /// The candidate service failed to become ready (its `poll_ready`
+    /// returned an error), or most of its failures were requests it was not
+    /// ready for.
     NotReady,
+    /// The candidate stayed not ready for longer than
+    /// [`max_not_ready`](super::CanaryConfigBuilder::max_not_ready).
+    NotReadyTooLong,
 }
 
 impl Reason {
@@ -93,6 +98,7 @@ impl Reason {
             Self::BreakerOpen => "breaker_open",
             Self::Unhealthy => "unhealthy",
             Self::NotReady => "not_ready",
+            Self::NotReadyTooLong => "not_ready_too_long",
         }
     }
 }
@@ -111,6 +117,9 @@ pub struct SideAnalysis {
     pub calls: u64,
     /// Of which failed.
     pub failures: u64,
+    /// Of the failures, requests the side was not ready for (the candidate's
+    /// went to the stable service instead).
+    pub not_ready: u64,
     /// `failures / calls`, once there are calls.
     pub failure_rate: Option<f64>,
     /// The latency at the configured percentile, rounded up to the
@@ -124,17 +133,21 @@ impl SideAnalysis {
         Self {
             calls,
             failures,
+            not_ready: 0,
             failure_rate: (calls > 0).then(|| failures as f64 / calls as f64),
             latency,
         }
     }
 
     pub(crate) fn from_snapshot(snapshot: &SideSnapshot, percentile: f64) -> Self {
-        Self::new(
-            snapshot.calls,
-            snapshot.failures,
-            snapshot.percentile(percentile),
-        )
+        Self {
+            not_ready: snapshot.not_ready,
+            ..Self::new(
+                snapshot.calls,
+                snapshot.failures,
+                snapshot.percentile(percentile),
+            )
+        }
     }
 }
 

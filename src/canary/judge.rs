@@ -79,9 +79,18 @@ fn check_bounds(step: &Analysis, config: &CanaryConfig) -> Result<(), Verdict> {
     let mut clear = true;
     let rate = candidate.failure_rate.unwrap_or(0.0);
     let variance = rate * (1.0 - rate) / candidate.calls as f64;
+    // Failures that were mostly requests the candidate was not ready for are
+    // reported as such.
+    let failure_reason = |reason| {
+        if candidate.not_ready * 2 > candidate.failures {
+            Reason::NotReady
+        } else {
+            reason
+        }
+    };
     if let Some(max) = config.max_failure_rate {
         if rate - z * variance.sqrt() > max {
-            return Err(Verdict::RollBack(Reason::FailureRateLimit));
+            return Err(Verdict::RollBack(failure_reason(Reason::FailureRateLimit)));
         }
         clear &= rate <= max;
     }
@@ -99,7 +108,9 @@ fn check_bounds(step: &Analysis, config: &CanaryConfig) -> Result<(), Verdict> {
         let excess = rate - stable_rate;
         let allowed = config.max_failure_rate_increase + RATE_SLACK;
         if excess - z * (variance + stable_variance).sqrt() > allowed {
-            return Err(Verdict::RollBack(Reason::FailureRateAboveStable));
+            return Err(Verdict::RollBack(failure_reason(
+                Reason::FailureRateAboveStable,
+            )));
         }
         clear &= excess <= allowed;
         if let (Some(theirs), Some(ours)) = (stable.latency, candidate.latency) {

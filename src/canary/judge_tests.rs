@@ -326,3 +326,20 @@ fn normal_quantiles() {
         );
     }
 }
+
+#[test]
+fn failures_that_were_mostly_not_ready_requests_say_so() {
+    let config = exact().max_failure_rate(0.5).build().unwrap();
+    let not_ready = |failures: u64, not_ready: u64| SideAnalysis {
+        not_ready,
+        ..side(100, failures, 20 * MS)
+    };
+    let verdict = |candidate| judge(&step(HOLD, stable(), candidate), &config);
+    // Above the stable side's rate by far.
+    assert_eq!(verdict(not_ready(40, 21)), RollBack(Reason::NotReady));
+    assert_eq!(verdict(not_ready(40, 20)), RollBack(FailureRateAboveStable));
+    assert_eq!(verdict(not_ready(40, 0)), RollBack(FailureRateAboveStable));
+    // Above the absolute limit too.
+    assert_eq!(verdict(not_ready(90, 90)), RollBack(Reason::NotReady));
+    assert_eq!(verdict(not_ready(90, 45)), RollBack(FailureRateLimit));
+}

@@ -68,20 +68,26 @@
 //!
 //! # Readiness
 //!
-//! `poll_ready` polls every side that may be chosen: the stable service while
-//! the weight is below 100%, the candidate while it is above 0%, and is ready
-//! when they all are (as tower's `Steer` does). The side is chosen in `call`,
-//! where the request and its sticky key are known, among the sides that were
-//! polled ready; if the weight changed in between so that the chosen side was
-//! not polled, the request goes to the other one. So a service that was not
-//! polled ready is never called. A candidate whose `poll_ready` fails rolls the
-//! rollout back ([`Reason::NotReady`]) and is never polled again; its error is
-//! not passed on, as the stable service can take every request (once
-//! promoted, there is no going back, and the error is the caller's).
+//! `poll_ready` polls the candidate while its weight is above 0 and the
+//! stable service while the rollout is not promoted, and is ready when the
+//! stable service is (once promoted, when the candidate is). The side is
+//! chosen in `call`, where the request and its sticky key are known, among
+//! the sides that were polled ready; if the weight changed in between so
+//! that the chosen side was not polled, the request goes to the other one.
+//! So a service that was not polled ready is never called.
 //!
-//! A candidate that is not ready holds up the stable side's requests too
-//! while its weight is above 0, as any backpressure does in tower's `Steer`;
-//! put a buffer or a load-shedding layer in front of it where that matters.
+//! A candidate that is not ready never holds the stable side up: a request
+//! chosen for it goes to the stable service instead and counts as one of the
+//! candidate's failures ([`SideAnalysis::not_ready`]), so a candidate that
+//! cannot take its share is rolled back like one that fails it
+//! ([`Reason::NotReady`] when most of its failures were such requests). A
+//! candidate that stays not ready for longer than
+//! [`max_not_ready`](CanaryConfigBuilder::max_not_ready) (30 s by default) in
+//! a row is rolled back by the next request or analysis that sees it
+//! ([`Reason::NotReadyTooLong`]). A candidate whose `poll_ready` fails rolls
+//! the rollout back ([`Reason::NotReady`]) and is never polled again; its
+//! error is not passed on, as the stable service can take every request
+//! (once promoted, there is no going back, and the error is the caller's).
 //!
 //! # Sticky routing
 //!
@@ -91,7 +97,8 @@
 //! on its side within a step, and as the weight only grows, a key on the
 //! candidate stays there through every promotion. Requests without a key, and
 //! every request without `sticky_by`, are routed at random in the proportion
-//! of the weight.
+//! of the weight. A key's request that finds the candidate not ready goes to
+//! the stable side that once.
 //!
 //! # Cost
 //!

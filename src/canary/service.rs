@@ -12,7 +12,7 @@ use super::decision::{CanaryDecision, Reason};
 use super::future::ResponseFuture;
 use super::handle::Canary;
 use super::routing::{random_bucket, NoKey, StickyKey};
-use super::state::StateWord;
+use super::state::{Phase, StateWord};
 
 /// A tower service routing each request between a stable and a candidate
 /// service, as its [`Canary`] decides. See the [module docs](super).
@@ -192,58 +192,60 @@ where
     type Future = ResponseFuture<S::Future, C::Future, Cl>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        let weight = self.handle.core.load().weight();
-        let mut pending = false;
-        if weight < FULL_WEIGHT && !self.stable_ready {
-            match self.stable.poll_ready(cx) {
-                Poll::Ready(Ok(())) => self.stable_ready = true,
-                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
-                Poll::Pending => pending = true,
-            }
-        }
-        if weight > 0 && !self.candidate_ready {
+        let core = &self.handle.core;
+        let word = core.load();
+        if word.weight() > 0 && !self.candidate_ready {
             match self.candidate.poll_ready(cx) {
-                Poll::Ready(Ok(())) => self.candidate_ready = true,
+                Poll::Ready(Ok(())) => {
+                    self.candidate_ready = true;
+                    core.candidate_ready();
+                }
                 Poll::Ready(Err(err)) => {
                     // The stable service can take everything: roll back, and never
                     // poll the broken candidate again (the weight is now 0).
-                    self.handle
-                        .core
-                        .decide(CanaryDecision::RollBack, Reason::NotReady);
-                    if self.handle.core.load().weight() > 0 {
+                    core.decide(CanaryDecision::RollBack, Reason::NotReady);
+                    if core.load().weight() > 0 {
                         // Promoted already: there is nothing to fall back to.
                         return Poll::Ready(Err(err));
                     }
-                    if weight >= FULL_WEIGHT {
-                        // The stable service was not polled at 100%: it is needed now.
-                        match self.stable.poll_ready(cx) {
-                            Poll::Ready(Ok(())) => self.stable_ready = true,
-                            Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
-                            Poll::Pending => pending = true,
-                        }
-                    }
                 }
-                Poll::Pending => pending = true,
+                // Promoted: the candidate is the service now, and its backpressure
+                // the caller's.
+                Poll::Pending if word.phase() == Phase::Promoted => return Poll::Pending,
+                // Not ready: the stable side takes its requests meanwhile (counted
+                // against it), and the rollout rolls back if this lasts too long.
+                Poll::Pending => core.candidate_not_ready(core.now()),
             }
         }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(Ok(()))
+        // The stable side serves every request below 100%, and the candidate's
+        // while it is not ready, until the rollout is promoted.
+        let word = core.load();
+        let stable_needed = word.phase() != Phase::Promoted
+            && (word.weight() < FULL_WEIGHT || !self.candidate_ready);
+        if stable_needed && !self.stable_ready {
+            match self.stable.poll_ready(cx) {
+                Poll::Ready(Ok(())) => self.stable_ready = true,
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                Poll::Pending => return Poll::Pending,
+            }
         }
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
         let word = self.handle.core.load();
         let mut candidate = self.goes_to_candidate(&request, word);
+        let core = self.handle.core.clone();
+        let started = core.now();
         // Only ever call a side that was polled ready.
         if candidate && !self.candidate_ready {
+            // The candidate was not ready for its request: the stable side serves
+            // it, and the candidate is charged with a failure.
             candidate = false;
+            core.record_not_ready(word.generation(), started);
         } else if !candidate && !self.stable_ready {
             candidate = true;
         }
-        let core = self.handle.core.clone();
-        let started = core.now();
         if candidate {
             assert!(
                 self.candidate_ready,

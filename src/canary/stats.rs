@@ -50,6 +50,8 @@ fn upper_edge(bucket: usize) -> u64 {
 pub(crate) struct SideStats {
     calls: AtomicU64,
     failures: AtomicU64,
+    /// Of the failures, requests the side was not ready for.
+    not_ready: AtomicU64,
     latency: Box<[AtomicU64]>,
 }
 
@@ -58,6 +60,7 @@ pub(crate) struct SideStats {
 pub(crate) struct SideSnapshot {
     pub(crate) calls: u64,
     pub(crate) failures: u64,
+    pub(crate) not_ready: u64,
     buckets: Vec<u64>,
 }
 
@@ -66,6 +69,7 @@ impl SideStats {
         Self {
             calls: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            not_ready: AtomicU64::new(0),
             latency: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
         }
     }
@@ -83,12 +87,22 @@ impl SideStats {
         self.calls.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records a request the side was not ready for: a failed call without a
+    /// latency.
+    pub(crate) fn record_not_ready(&self) {
+        // Relaxed: as in `record`.
+        self.not_ready.fetch_add(1, Ordering::Relaxed);
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Empties the counters for a new step.
     pub(crate) fn reset(&self) {
         // Relaxed: the new step is published by the Release store of the state
         // word that follows the reset.
         self.calls.store(0, Ordering::Relaxed);
         self.failures.store(0, Ordering::Relaxed);
+        self.not_ready.store(0, Ordering::Relaxed);
         for bucket in self.latency.iter() {
             bucket.store(0, Ordering::Relaxed);
         }
@@ -101,6 +115,7 @@ impl SideStats {
         SideSnapshot {
             calls: self.calls.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
+            not_ready: self.not_ready.load(Ordering::Relaxed),
             buckets: self
                 .latency
                 .iter()
@@ -168,8 +183,20 @@ mod tests {
         let p99 = snapshot.percentile(0.99).unwrap();
         assert!(p50 >= Duration::from_millis(10) && p50 < Duration::from_micros(11_300));
         assert!(p99 >= Duration::from_millis(200) && p99 < Duration::from_millis(226));
+        side.record_not_ready();
+        let snapshot = side.snapshot();
+        assert_eq!(
+            (snapshot.calls, snapshot.failures, snapshot.not_ready),
+            (101, 11, 1)
+        );
+        assert!(
+            snapshot.percentile(1.0).unwrap() < Duration::from_millis(226),
+            "no latency sample"
+        );
         side.reset();
-        assert_eq!(side.snapshot().percentile(0.5), None);
+        let empty = side.snapshot();
+        assert_eq!((empty.calls, empty.failures, empty.not_ready), (0, 0, 0));
+        assert_eq!(empty.percentile(0.5), None);
     }
 
     proptest::proptest! {

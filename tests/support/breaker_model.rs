@@ -79,7 +79,18 @@ pub struct Spec {
     pub consecutive_failures: Option<u32>,
     pub wait: WaitSpec,
     pub permitted: u64,
-    pub half_open_max_wait: Option<(u64, HalfOpenTimeout)>,
+    pub half_open_wait: HalfOpenWaitSpec,
+}
+
+/// How long half-open waits for its probes.
+#[derive(Clone, Copy, Debug)]
+pub enum HalfOpenWaitSpec {
+    /// The default: twice the open wait before it, then open again.
+    TwiceOpenWait,
+    /// At most this many nanoseconds, then the given state.
+    At(u64, HalfOpenTimeout),
+    /// For ever.
+    Unbounded,
 }
 
 impl Spec {
@@ -115,8 +126,12 @@ impl Spec {
         if let Some(n) = self.consecutive_failures {
             builder = builder.consecutive_failures(n);
         }
-        if let Some((ns, then)) = self.half_open_max_wait {
-            builder = builder.max_wait_in_half_open(Duration::from_nanos(ns), then);
+        match self.half_open_wait {
+            HalfOpenWaitSpec::TwiceOpenWait => {}
+            HalfOpenWaitSpec::At(ns, then) => {
+                builder = builder.max_wait_in_half_open(Duration::from_nanos(ns), then);
+            }
+            HalfOpenWaitSpec::Unbounded => builder = builder.unbounded_wait_in_half_open(),
         }
         builder
             .build()
@@ -321,10 +336,12 @@ impl Model {
 
     fn enter_half_open(&mut self) {
         self.enter(State::HalfOpen);
-        self.deadline_ms = self
-            .spec
-            .half_open_max_wait
-            .map(|(wait, _)| Self::ceil_ms(self.now + wait));
+        let wait = match self.spec.half_open_wait {
+            HalfOpenWaitSpec::TwiceOpenWait => Some(2 * self.spec.open_wait(self.reopenings)),
+            HalfOpenWaitSpec::At(wait, _) => Some(wait),
+            HalfOpenWaitSpec::Unbounded => None,
+        };
+        self.deadline_ms = wait.map(|wait| Self::ceil_ms(self.now + wait));
     }
 
     fn reject(&mut self, retry_after: Option<u64>) -> Result<ModelPermit, Option<u64>> {
@@ -351,12 +368,11 @@ impl Model {
                 State::HalfOpen => {
                     if let Some(ms) = self.deadline_ms {
                         if self.now > Self::deadline(ms) {
-                            match self
-                                .spec
-                                .half_open_max_wait
-                                .expect("a half-open deadline")
-                                .1
-                            {
+                            let then = match self.spec.half_open_wait {
+                                HalfOpenWaitSpec::At(_, then) => then,
+                                _ => HalfOpenTimeout::Open,
+                            };
+                            match then {
                                 HalfOpenTimeout::Open => self.enter_open(true, None),
                                 HalfOpenTimeout::Close => self.enter(State::Closed),
                             }

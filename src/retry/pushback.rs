@@ -21,29 +21,81 @@ use std::time::Duration;
 pub enum GrpcPushback {
     /// Retry after this long.
     After(Duration),
-    /// Do not retry (the value was negative or malformed).
+    /// Do not retry (the value was negative, malformed, or not one value).
     DoNotRetry,
 }
 
-/// Parses a `grpc-retry-pushback-ms` value: a non-negative number of
-/// milliseconds (gRPC proposal A6). A negative or malformed value means "do
-/// not retry".
+/// Parses a `grpc-retry-pushback-ms` value.
 ///
-/// [`GrpcRetry`](super::GrpcRetry) reads it; a policy of your own can too.
+/// gRPC's retry design (proposal A6) defines it as "an ASCII encoded signed
+/// 32-bit integer" of milliseconds, and "if the value for pushback is
+/// negative or unparseable, then it will be seen as the server asking the
+/// client not to retry at all". Read to the letter, with grpc-go and
+/// grpc-java where A6 leaves room:
+///
+/// | value | grpc-go | grpc-java | here |
+/// |---|---|---|---|
+/// | `250` | retry in 250 ms | retry in 250 ms | retry in 250 ms |
+/// | `+5` | 5 ms | 5 ms | 5 ms: a sign is part of a signed integer |
+/// | `-0` | 0 ms | 0 ms | 0 ms: zero is not negative |
+/// | `007` | 7 ms | 7 ms | 7 ms (A6 asks servers not to send it) |
+/// | `-1` | do not retry | do not retry | do not retry |
+/// | `2147483648` (2^31) and above | retries (64-bit) | do not retry | do not retry: not a 32-bit integer |
+/// | ` 5`, `5ms`, empty | do not retry | do not retry | do not retry |
+///
+/// [`GrpcRetry`](super::GrpcRetry) reads it (with
+/// [`grpc_pushback_of`] for a response carrying several values); a policy
+/// of your own can too. The retry layer cuts every wait to its
+/// [`max_pushback`](super::RetryConfigBuilder::max_pushback).
 ///
 /// ```
 /// use seawall::retry::{parse_grpc_pushback, GrpcPushback};
 /// use std::time::Duration;
 ///
 /// assert_eq!(parse_grpc_pushback(b"250"), GrpcPushback::After(Duration::from_millis(250)));
+/// assert_eq!(parse_grpc_pushback(b"+5"), GrpcPushback::After(Duration::from_millis(5)));
+/// assert_eq!(parse_grpc_pushback(b"-0"), GrpcPushback::After(Duration::ZERO));
 /// assert_eq!(parse_grpc_pushback(b"-1"), GrpcPushback::DoNotRetry);
+/// assert_eq!(parse_grpc_pushback(b"2147483648"), GrpcPushback::DoNotRetry);
 /// assert_eq!(parse_grpc_pushback(b"soon"), GrpcPushback::DoNotRetry);
 /// ```
 pub fn parse_grpc_pushback(value: &[u8]) -> GrpcPushback {
-    match parse_digits(value) {
-        Some(ms) => GrpcPushback::After(Duration::from_millis(ms)),
-        None => GrpcPushback::DoNotRetry,
+    let millis = std::str::from_utf8(value)
+        .ok()
+        .and_then(|text| text.parse::<i32>().ok());
+    match millis {
+        Some(ms) if ms >= 0 => GrpcPushback::After(Duration::from_millis(ms.unsigned_abs().into())),
+        _ => GrpcPushback::DoNotRetry,
     }
+}
+
+/// The pushback a gRPC response's headers (or trailers) ask for: `None`
+/// without a `grpc-retry-pushback-ms`, what [`parse_grpc_pushback`] makes of
+/// one value, and [`DoNotRetry`](GrpcPushback::DoNotRetry) for several.
+///
+/// Several values: A6 defines one integer, and treats what does not parse
+/// as "do not retry"; grpc-go does the same (and counts it as a failure for
+/// throttling), while grpc-java reads the last value. seawall follows A6
+/// and grpc-go: a server whose intent is unclear is not sent more load.
+///
+/// ```
+/// use seawall::retry::{grpc_pushback_of, GrpcPushback};
+///
+/// let mut headers = http::HeaderMap::new();
+/// assert_eq!(grpc_pushback_of(&headers), None);
+/// headers.append("grpc-retry-pushback-ms", "10".parse().unwrap());
+/// assert!(matches!(grpc_pushback_of(&headers), Some(GrpcPushback::After(_))));
+/// headers.append("grpc-retry-pushback-ms", "20".parse().unwrap());
+/// assert_eq!(grpc_pushback_of(&headers), Some(GrpcPushback::DoNotRetry));
+/// ```
+#[cfg(feature = "http")]
+pub fn grpc_pushback_of(headers: &http::HeaderMap) -> Option<GrpcPushback> {
+    let mut values = headers.get_all("grpc-retry-pushback-ms").iter();
+    let first = values.next()?;
+    if values.next().is_some() {
+        return Some(GrpcPushback::DoNotRetry);
+    }
+    Some(parse_grpc_pushback(first.as_bytes()))
 }
 
 /// ASCII digits only, saturating at `u64::MAX`; `None` for anything else

@@ -60,8 +60,9 @@ impl AwsRetryQuota {
         Self::build(500, 5, 10, 1)
     }
 
-    /// A quota with constants of your own. `capacity` up to 1,000,000; each
-    /// cost from 1 to `capacity`; `success_increment` at most `capacity`.
+    /// A quota with constants of your own. `capacity` up to 1,000,000 (0
+    /// allows no retry at all); each cost from 1 to 1,000,000;
+    /// `success_increment` up to 1,000,000 (refunds never fill past `capacity`).
     ///
     /// ```
     /// use seawall::retry::AwsRetryQuota;
@@ -82,25 +83,25 @@ impl AwsRetryQuota {
         if capacity > 1_000_000 {
             return Err(ConfigError::new("capacity", capacity, "at most 1000000"));
         }
-        if !(1..=capacity.max(1)).contains(&retry_cost) {
+        if !(1..=1_000_000).contains(&retry_cost) {
             return Err(ConfigError::new(
                 "retry_cost",
                 retry_cost,
-                "from 1 to capacity",
+                "from 1 to 1000000",
             ));
         }
-        if !(1..=capacity.max(1)).contains(&timeout_cost) {
+        if !(1..=1_000_000).contains(&timeout_cost) {
             return Err(ConfigError::new(
                 "timeout_cost",
                 timeout_cost,
-                "from 1 to capacity",
+                "from 1 to 1000000",
             ));
         }
-        if success_increment > capacity {
+        if success_increment > 1_000_000 {
             return Err(ConfigError::new(
                 "success_increment",
                 success_increment,
-                "at most capacity",
+                "at most 1000000",
             ));
         }
         Ok(Self::build(

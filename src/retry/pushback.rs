@@ -114,6 +114,13 @@ fn parse_digits(value: &[u8]) -> Option<u64> {
 /// date in the past means no wait. `None` when malformed: the retry then
 /// uses its backoff.
 ///
+/// - Delay-seconds has no upper limit in RFC 9110: a huge value saturates,
+///   and the retry layer cuts it to its `max_pushback`.
+/// - A date in a zone other than `GMT` is not an HTTP-date (RFC 9110 writes
+///   the zone as the literal `GMT`): `None`, and the backoff applies.
+/// - A two-digit year (the obsolete RFC 850 format) is read as RFC 9110 says:
+///   more than 50 years ahead means the century before.
+///
 /// [`HttpRetry`](super::HttpRetry) reads it; a policy of your own can too.
 ///
 /// ```
@@ -141,6 +148,46 @@ pub fn parse_retry_after(value: &[u8], now: std::time::SystemTime) -> Option<Dur
     if value.first().is_some_and(u8::is_ascii_digit) {
         return parse_digits(value).map(Duration::from_secs);
     }
-    let date = httpdate::parse_http_date(std::str::from_utf8(value).ok()?).ok()?;
+    let text = std::str::from_utf8(value).ok()?;
+    let date = match rfc850_as_imf_fixdate(text, now) {
+        Some(fixed) => httpdate::parse_http_date(std::str::from_utf8(&fixed).ok()?).ok()?,
+        None => httpdate::parse_http_date(text).ok()?,
+    };
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// An RFC 850 date (`Sunday, 06-Nov-94 08:49:37 GMT`, the obsolete format with a
+/// two-digit year) rewritten as an IMF-fixdate whose year follows RFC 9110,
+/// section 5.6.7: a year that "appears to be more than 50 years in the future" is
+/// "the most recent year in the past that had the same last two digits" (judged
+/// by the calendar year of `now`). `None` for any other text. `httpdate` alone
+/// fixes the century (00-69 as 20xx, 70-99 as 19xx) and then refuses a weekday
+/// that does not match it.
+#[cfg(feature = "http")]
+fn rfc850_as_imf_fixdate(text: &str, now: std::time::SystemTime) -> Option<[u8; 29]> {
+    let (weekday, rest) = text.split_once(", ")?;
+    let rest = rest.as_bytes();
+    // DD-Mon-YY HH:MM:SS GMT
+    if weekday.len() < 6 || rest.len() != 22 || rest[2] != b'-' || rest[6] != b'-' {
+        return None;
+    }
+    let two_digits = std::str::from_utf8(&rest[7..9]).ok()?.parse::<u32>().ok()?;
+    let this_year: u32 = httpdate::fmt_http_date(now).get(12..16)?.parse().ok()?;
+    let mut year = this_year / 100 * 100 + two_digits;
+    if year > this_year + 50 {
+        year -= 100;
+    } else if year + 100 <= this_year + 50 {
+        year += 100;
+    }
+    if !(1000..=9999).contains(&year) {
+        return None;
+    }
+    // Www, DD Mon YYYY HH:MM:SS GMT
+    let mut fixed = *b"Www, DD Mon YYYY HH:MM:SS GMT";
+    fixed[..3].copy_from_slice(weekday.get(..3)?.as_bytes());
+    fixed[5..7].copy_from_slice(&rest[..2]);
+    fixed[8..11].copy_from_slice(&rest[3..6]);
+    fixed[12..16].copy_from_slice(year.to_string().as_bytes());
+    fixed[16..29].copy_from_slice(&rest[9..22]);
+    Some(fixed)
 }

@@ -10,7 +10,7 @@ use crate::sync::{arc_from_box, Arc};
 use crate::validate::{bounded_duration, positive_duration};
 
 use super::backoff::{Backoff, StandardBackoff};
-use super::budget::RetryBudget;
+use super::budget::{BudgetHandle, RetryBudget};
 use super::event::{RetryEvent, RetryListeners};
 use super::ratio_budget::RatioBudget;
 
@@ -52,7 +52,7 @@ pub struct RetryConfig {
     pub(crate) name: Cow<'static, str>,
     pub(crate) max_attempts: u32,
     pub(crate) backoff: Arc<dyn Backoff>,
-    pub(crate) budget: Option<Arc<dyn RetryBudget>>,
+    pub(crate) budget: Option<BudgetHandle>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) max_pushback: Duration,
@@ -86,7 +86,7 @@ impl RetryConfig {
 
     /// The shared budget, if any.
     pub fn budget(&self) -> Option<&dyn RetryBudget> {
-        self.budget.as_deref()
+        self.budget.as_ref().map(BudgetHandle::as_dyn)
     }
 
     /// The overall time limit of a request, across attempts.
@@ -101,10 +101,10 @@ impl Default for RetryConfig {
             name: Cow::Borrowed("default"),
             max_attempts: 3,
             backoff: arc_from_box(Box::new(StandardBackoff::default())),
-            budget: Some(arc_from_box(Box::new(
+            budget: Some(BudgetHandle::Ratio(
                 RatioBudget::new(0.2, 10, Duration::from_secs(10))
                     .expect("the default budget is valid"),
-            ))),
+            )),
             timeout: None,
             attempt_timeout: None,
             max_pushback: Duration::from_secs(60),
@@ -194,7 +194,7 @@ impl RetryConfigBuilder {
     /// than one attempt and a copy of the request) deposits into it once; one
     /// it cannot retry does not.
     pub fn budget(mut self, budget: impl RetryBudget + 'static) -> Self {
-        self.config.budget = Some(arc_from_box(Box::new(budget)));
+        self.config.budget = Some(BudgetHandle::new(budget));
         self
     }
 

@@ -100,6 +100,7 @@ pub fn grpc_pushback_of(headers: &http::HeaderMap) -> Option<GrpcPushback> {
 
 /// ASCII digits only, saturating at `u64::MAX`; `None` for anything else
 /// (empty, a sign, spaces inside, non-ASCII).
+#[cfg(feature = "http")]
 fn parse_digits(value: &[u8]) -> Option<u64> {
     if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return None;

@@ -150,6 +150,7 @@ impl RetryBudget for RatioBudget {
     }
 
     /// Outcomes do not move a ratio budget.
+    #[inline]
     fn record(&self, _end: AttemptEnd, _paid: Option<Withdrawal>) {}
 
     /// Retries available now.

@@ -174,8 +174,9 @@ impl<S, Out, P, C> RetryState<S, Out, P, C> {
         } else {
             RetryDecision::Accept
         };
-        let budget = config.budget.as_deref();
-        let paid = self.paid.take();
+        let budget = config.budget.as_ref();
+        // Read, not cleared: a retry overwrites it when it is paid for.
+        let paid = self.paid;
         let pushback = match decision {
             RetryDecision::Accept => {
                 if let Some(budget) = budget {

@@ -698,15 +698,15 @@ fn a_ratio_budget_refills_as_the_window_slides() {
     assert_eq!(budget.level(), 2.0);
     assert!(budget.try_withdraw(AttemptEnd::Failed).is_some());
     assert!(budget.try_withdraw(AttemptEnd::Failed).is_some());
-    assert!(!budget.try_withdraw(AttemptEnd::Failed).is_some());
+    assert!(budget.try_withdraw(AttemptEnd::Failed).is_none());
     // The spending ages out with the deposits: still nothing.
     hand.advance(Duration::from_secs(11));
-    assert!(!budget.try_withdraw(AttemptEnd::Failed).is_some());
+    assert!(budget.try_withdraw(AttemptEnd::Failed).is_none());
     // New traffic earns new retries.
     budget.deposit();
     budget.deposit();
     assert!(budget.try_withdraw(AttemptEnd::Failed).is_some());
-    assert!(!budget.try_withdraw(AttemptEnd::Failed).is_some());
+    assert!(budget.try_withdraw(AttemptEnd::Failed).is_none());
 }
 
 #[test]
@@ -716,7 +716,7 @@ fn a_ratio_budget_floor_allows_retries_without_traffic() {
     for _ in 0..5 {
         assert!(budget.try_withdraw(AttemptEnd::Failed).is_some());
     }
-    assert!(!budget.try_withdraw(AttemptEnd::Failed).is_some());
+    assert!(budget.try_withdraw(AttemptEnd::Failed).is_none());
     hand.advance(Duration::from_secs(6));
     assert!(
         budget.try_withdraw(AttemptEnd::Failed).is_some(),
@@ -749,7 +749,7 @@ async fn a_token_bucket_stops_retries_under_failure_and_refills_under_success() 
     // 10 tokens, one per failure, retries only above 5: six failed attempts in all.
     assert_eq!(inner.call_times().len(), 5);
     assert!(budget.level() <= 5.0);
-    assert!(!budget.try_withdraw(AttemptEnd::Failed).is_some());
+    assert!(budget.try_withdraw(AttemptEnd::Failed).is_none());
 
     let inner = Scripted::new(vec![Ok(1); 10]);
     let mut service =

@@ -742,7 +742,7 @@ async fn canary_decisions_carry_the_numbers_the_listeners_get() {
     });
     let stable = service_fn(|_: u32| async { Ok::<u32, BoxError>(1) });
     let candidate = service_fn(|n: u32| async move {
-        if n % 4 == 0 {
+        if n.is_multiple_of(4) {
             Err::<u32, BoxError>("candidate bug".into())
         } else {
             Ok(2)

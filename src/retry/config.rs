@@ -10,7 +10,8 @@ use crate::sync::{arc_from_box, Arc};
 use crate::validate::{bounded_duration, positive_duration};
 
 use super::backoff::{Backoff, StandardBackoff};
-use super::budget::{BudgetHandle, RetryBudget};
+use super::budget::RetryBudget;
+use super::budget_handle::BudgetHandle;
 use super::event::{RetryEvent, RetryListeners};
 use super::ratio_budget::RatioBudget;
 

@@ -79,6 +79,7 @@ pub mod future;
 mod aws_quota;
 mod backoff;
 mod budget;
+mod budget_handle;
 mod clone;
 mod config;
 mod event;

@@ -45,7 +45,9 @@ pub use crate::retry::GrpcRetry;
 #[cfg(feature = "reqwest")]
 pub use crate::retry::ReqwestClone;
 #[cfg(feature = "retry")]
-pub use crate::retry::{Cloned, NoClone, RetryBudget, RetryConfig, RetryLayer, StandardBackoff};
+pub use crate::retry::{
+    Cloned, NoClone, RatioBudget, RetryBudget, RetryConfig, RetryLayer, StandardBackoff,
+};
 #[cfg(all(feature = "http", feature = "retry"))]
 pub use crate::retry::{HttpReplay, HttpRetry};
 #[cfg(feature = "timeout")]

@@ -19,7 +19,7 @@ use reqwest::{Request, Response};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 use seawall::breaker::{BreakerConfig, OpenWait};
 use seawall::reqwest_middleware::{breaker_retry_after, ResilienceMiddleware};
-use seawall::retry::{RetryBudget, RetryConfig, StandardBackoff};
+use seawall::retry::{GrpcRetryThrottle, RetryConfig, StandardBackoff};
 use seawall::ErrorKind;
 
 async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
@@ -281,7 +281,7 @@ async fn a_flood_against_a_dead_host_is_held_back_by_the_breaker_and_the_budget(
     let retry = RetryConfig::builder()
         .max_attempts(3)
         .backoff(StandardBackoff::constant(Duration::from_millis(1)))
-        .budget(RetryBudget::token_bucket(10, 0.1).unwrap())
+        .budget(GrpcRetryThrottle::new(10, 0.1).unwrap())
         .build()
         .unwrap();
     let resilience = ResilienceMiddleware::builder()

@@ -9,8 +9,8 @@ use seawall::breaker::error::BreakerOpen;
 use seawall::classify::Outcome;
 use seawall::retry::error::BudgetExhausted;
 use seawall::retry::{
-    backoff_fn, Backoff, Jitter, JitterRng, RetryBudget, RetryConfig, RetryDecision, RetryEvent,
-    RetryLayer, RetryPolicy, StandardBackoff,
+    backoff_fn, AttemptEnd, Backoff, GrpcRetryThrottle, Jitter, JitterRng, RatioBudget,
+    RetryBudget, RetryConfig, RetryDecision, RetryEvent, RetryLayer, RetryPolicy, StandardBackoff,
 };
 use seawall::{BoxError, ErrorKind};
 use tokio::time::Instant;
@@ -251,23 +251,23 @@ fn bad_backoff_settings_are_rejected_by_the_builder() {
         "timeout"
     );
     assert_eq!(
-        RetryBudget::ratio(-0.1, 0, Duration::from_secs(10))
+        RatioBudget::new(-0.1, 0, Duration::from_secs(10))
             .unwrap_err()
             .field(),
         "ratio"
     );
     assert_eq!(
-        RetryBudget::ratio(0.1, 0, Duration::ZERO)
+        RatioBudget::new(0.1, 0, Duration::ZERO)
             .unwrap_err()
             .field(),
         "window"
     );
     assert_eq!(
-        RetryBudget::token_bucket(0, 0.1).unwrap_err().field(),
+        GrpcRetryThrottle::new(0, 0.1).unwrap_err().field(),
         "max_tokens"
     );
     assert_eq!(
-        RetryBudget::token_bucket(10, 0.0).unwrap_err().field(),
+        GrpcRetryThrottle::new(10, 0.0).unwrap_err().field(),
         "token_ratio"
     );
 }
@@ -641,7 +641,7 @@ async fn under_total_failure_a_ratio_budget_bounds_the_attempts() {
     let ratio = 0.2;
     let floor_per_second = 2;
     let window = Duration::from_secs(10);
-    let budget = RetryBudget::ratio(ratio, floor_per_second, window).unwrap();
+    let budget = RatioBudget::new(ratio, floor_per_second, window).unwrap();
     let (seen, listener) = events();
     let inner = Scripted::new(vec![Err("down"); 100_000]);
     let mut service = RetryLayer::new(
@@ -691,42 +691,42 @@ async fn under_total_failure_a_ratio_budget_bounds_the_attempts() {
 #[test]
 fn a_ratio_budget_refills_as_the_window_slides() {
     let (clock, hand) = seawall::clock::Clock::manual();
-    let budget = RetryBudget::ratio_with_clock(0.5, 0, Duration::from_secs(10), clock).unwrap();
+    let budget = RatioBudget::with_clock(0.5, 0, Duration::from_secs(10), clock).unwrap();
     for _ in 0..4 {
         budget.deposit();
     }
     assert_eq!(budget.level(), 2.0);
-    assert!(budget.try_withdraw());
-    assert!(budget.try_withdraw());
-    assert!(!budget.try_withdraw());
+    assert!(budget.try_withdraw(AttemptEnd::Failed).is_some());
+    assert!(budget.try_withdraw(AttemptEnd::Failed).is_some());
+    assert!(budget.try_withdraw(AttemptEnd::Failed).is_none());
     // The spending ages out with the deposits: still nothing.
     hand.advance(Duration::from_secs(11));
-    assert!(!budget.try_withdraw());
+    assert!(budget.try_withdraw(AttemptEnd::Failed).is_none());
     // New traffic earns new retries.
     budget.deposit();
     budget.deposit();
-    assert!(budget.try_withdraw());
-    assert!(!budget.try_withdraw());
+    assert!(budget.try_withdraw(AttemptEnd::Failed).is_some());
+    assert!(budget.try_withdraw(AttemptEnd::Failed).is_none());
 }
 
 #[test]
 fn a_ratio_budget_floor_allows_retries_without_traffic() {
     let (clock, hand) = seawall::clock::Clock::manual();
-    let budget = RetryBudget::ratio_with_clock(0.0, 1, Duration::from_secs(5), clock).unwrap();
+    let budget = RatioBudget::with_clock(0.0, 1, Duration::from_secs(5), clock).unwrap();
     for _ in 0..5 {
-        assert!(budget.try_withdraw());
+        assert!(budget.try_withdraw(AttemptEnd::Failed).is_some());
     }
-    assert!(!budget.try_withdraw());
+    assert!(budget.try_withdraw(AttemptEnd::Failed).is_none());
     hand.advance(Duration::from_secs(6));
     assert!(
-        budget.try_withdraw(),
+        budget.try_withdraw(AttemptEnd::Failed).is_some(),
         "the floor refills once the window has passed"
     );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_token_bucket_stops_retries_under_failure_and_refills_under_success() {
-    let budget = RetryBudget::token_bucket(10, 1.0).unwrap();
+    let budget = GrpcRetryThrottle::new(10, 1.0).unwrap();
     let inner = Scripted::new(
         std::iter::repeat_n(Err("down"), 20)
             .chain(std::iter::repeat_n(Ok(1), 20))
@@ -749,7 +749,7 @@ async fn a_token_bucket_stops_retries_under_failure_and_refills_under_success() 
     // 10 tokens, one per failure, retries only above 5: six failed attempts in all.
     assert_eq!(inner.call_times().len(), 5);
     assert!(budget.level() <= 5.0);
-    assert!(!budget.try_withdraw());
+    assert!(budget.try_withdraw(AttemptEnd::Failed).is_none());
 
     let inner = Scripted::new(vec![Ok(1); 10]);
     let mut service =
@@ -757,13 +757,16 @@ async fn a_token_bucket_stops_retries_under_failure_and_refills_under_success() 
     for _ in 0..3 {
         service.ready().await.unwrap().call(1).await.unwrap();
     }
-    assert!(budget.try_withdraw(), "successes put tokens back");
+    assert!(
+        budget.try_withdraw(AttemptEnd::Failed).is_some(),
+        "successes put tokens back"
+    );
     assert_eq!(budget.level(), 8.0);
 }
 
 #[test]
 fn a_shared_budget_is_shared_by_clones_and_threads() {
-    let budget = RetryBudget::ratio(1.0, 0, Duration::from_secs(10)).unwrap();
+    let budget = RatioBudget::new(1.0, 0, Duration::from_secs(10)).unwrap();
     std::thread::scope(|scope| {
         for _ in 0..4 {
             let budget = budget.clone();
@@ -789,7 +792,7 @@ async fn metrics_count_attempts_retries_refusals_and_give_ups() {
             config()
                 .name("orders")
                 .max_attempts(2)
-                .budget(RetryBudget::token_bucket(4, 1.0).unwrap())
+                .budget(GrpcRetryThrottle::new(4, 1.0).unwrap())
                 .build()
                 .unwrap(),
         )
@@ -886,22 +889,42 @@ fn retry_after_parsing_table() {
     }
 }
 
+/// `grpc-retry-pushback-ms`, decided against gRPC's retry design (A6) first,
+/// then grpc-go (`strconv.Atoi`, 64-bit) and grpc-java (`Integer.valueOf`, 32-bit).
 #[test]
 fn grpc_pushback_parsing_table() {
     use seawall::retry::{parse_grpc_pushback as grpc_pushback, GrpcPushback};
     let after = |ms| GrpcPushback::After(Duration::from_millis(ms));
+    let no = GrpcPushback::DoNotRetry;
     let table: &[(&[u8], GrpcPushback)] = &[
+        // A6: "an ASCII encoded signed 32-bit integer"; all three agree.
         (b"0", after(0)),
         (b"250", after(250)),
+        // A6 asks for no unnecessary leading zeros; grpc-go and grpc-java both accept them.
         (b"0010", after(10)),
-        (b"99999999999999999999999", after(u64::MAX)),
-        (b"", GrpcPushback::DoNotRetry),
-        (b"-1", GrpcPushback::DoNotRetry),
-        (b"-0", GrpcPushback::DoNotRetry),
-        (b" 5", GrpcPushback::DoNotRetry),
-        (b"1e3", GrpcPushback::DoNotRetry),
-        (b"ten", GrpcPushback::DoNotRetry),
-        (b"\xff", GrpcPushback::DoNotRetry),
+        // grpc-go (Atoi) and grpc-java (Integer.valueOf) both read a plus sign: 5 ms.
+        (b"+5", after(5)),
+        // Both read -0 as zero, and zero is not negative (A6): retry at once.
+        (b"-0", after(0)),
+        // The largest signed 32-bit value (A6; grpc-java accepts it).
+        (b"2147483647", after(2_147_483_647)),
+        // 2^31: not a 32-bit integer, so unparseable (A6), as grpc-java refuses it;
+        // grpc-go would wait 24.8 days.
+        (b"2147483648", no),
+        // 2^63 and beyond fit neither implementation: both do not retry.
+        (b"9223372036854775808", no),
+        (b"99999999999999999999999", no),
+        // A6: negative or unparseable means "do not retry"; all three agree.
+        (b"-1", no),
+        (b"-2147483648", no),
+        (b"", no),
+        (b"+", no),
+        (b"-", no),
+        (b" 5", no),
+        (b"5 ", no),
+        (b"1e3", no),
+        (b"ten", no),
+        (b"\xff", no),
     ];
     for (value, expected) in table {
         assert_eq!(
@@ -911,6 +934,22 @@ fn grpc_pushback_parsing_table() {
             String::from_utf8_lossy(value)
         );
     }
+}
+
+/// Several values on one response. A6 defines one integer; grpc-go does not retry
+/// (and counts a throttling failure), grpc-java reads the last. seawall: do not retry.
+#[test]
+fn several_grpc_pushback_values_mean_do_not_retry() {
+    use seawall::retry::{grpc_pushback_of, GrpcPushback};
+    let mut headers = http::HeaderMap::new();
+    assert_eq!(grpc_pushback_of(&headers), None);
+    headers.append("grpc-retry-pushback-ms", "10".parse().unwrap());
+    assert_eq!(
+        grpc_pushback_of(&headers),
+        Some(GrpcPushback::After(Duration::from_millis(10)))
+    );
+    headers.append("grpc-retry-pushback-ms", "10".parse().unwrap());
+    assert_eq!(grpc_pushback_of(&headers), Some(GrpcPushback::DoNotRetry));
 }
 
 proptest! {
@@ -1522,7 +1561,7 @@ fn http_retry_and_http_status_read_reqwest_responses_with_boxed_errors() {
 
 #[tokio::test(start_paused = true)]
 async fn only_requests_a_layer_may_retry_earn_budget() {
-    let budget = RetryBudget::ratio(0.5, 0, Duration::from_secs(10)).unwrap();
+    let budget = RatioBudget::new(0.5, 0, Duration::from_secs(10)).unwrap();
     let ok = || service_fn(|x: u32| async move { Ok::<_, BoxError>(x) });
     // One attempt: the layer never retries, so its requests earn nothing.
     let mut once = RetryLayer::new(

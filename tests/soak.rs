@@ -30,7 +30,7 @@ use seawall::bulkhead::{Bulkhead, BulkheadConfig};
 use seawall::classify::Outcome;
 use seawall::fallback::{FallbackEvent, FallbackLayer, FallbackOn, SharedError};
 use seawall::resilience::ResilienceLayer;
-use seawall::retry::{ReqwestClone, RetryBudget, RetryConfig, StandardBackoff};
+use seawall::retry::{RatioBudget, ReqwestClone, RetryConfig, StandardBackoff};
 use seawall::{BoxError, ErrorKind};
 use tokio::sync::{oneshot, watch};
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -439,7 +439,7 @@ async fn the_preset_survives_a_scripted_bad_day() {
             StandardBackoff::new(Duration::from_millis(20), 2.0)
                 .with_cap(Duration::from_millis(80)),
         )
-        .budget(RetryBudget::ratio(BUDGET_RATIO, BUDGET_FLOOR, BUDGET_WINDOW).unwrap())
+        .budget(RatioBudget::new(BUDGET_RATIO, BUDGET_FLOOR, BUDGET_WINDOW).unwrap())
         .timeout(DEADLINE)
         .seed(8);
     let resilience = ResilienceLayer::builder()

@@ -18,7 +18,7 @@ use seawall::chaos::{Chaos, ChaosConfig, ChaosService, Fault};
 use seawall::classify::Outcome;
 use seawall::fallback::{FallbackLayer, FallbackOn};
 use seawall::retry::{
-    RetryBudget, RetryConfig, RetryConfigBuilder, RetryDecision, RetryLayer, RetryPolicy,
+    RatioBudget, RetryConfig, RetryConfigBuilder, RetryDecision, RetryLayer, RetryPolicy,
     StandardBackoff,
 };
 use seawall::timeout::TimeoutLayer;
@@ -516,7 +516,7 @@ async fn giving_up_is_info_with_the_reason_and_the_attempts() {
 #[tokio::test(start_paused = true)]
 async fn a_budget_refusal_is_info_with_the_attempts() {
     let (collector, _guard) = collect();
-    let no_retries = RetryBudget::ratio(0.0, 0, Duration::from_secs(10)).unwrap();
+    let no_retries = RatioBudget::new(0.0, 0, Duration::from_secs(10)).unwrap();
     let mut service = RetryLayer::new(retry_config().budget(no_retries).build().unwrap())
         .layer(fails_first(u32::MAX));
     let err = service.ready().await.unwrap().call(1).await.unwrap_err();
@@ -742,7 +742,7 @@ async fn canary_decisions_carry_the_numbers_the_listeners_get() {
     });
     let stable = service_fn(|_: u32| async { Ok::<u32, BoxError>(1) });
     let candidate = service_fn(|n: u32| async move {
-        if n % 4 == 0 {
+        if n.is_multiple_of(4) {
             Err::<u32, BoxError>("candidate bug".into())
         } else {
             Ok(2)

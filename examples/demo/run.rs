@@ -174,7 +174,7 @@ pub async fn run(
         .with_request_clone(ReqwestClone)
         .with_retry_policy(RetryOnFailure::new(UpstreamFailed))
         .with_classifier(UpstreamFailed);
-    let budget = resilience.retry_config().budget().cloned();
+    let retry_config = resilience.retry_config().clone();
     let fallback = FallbackLayer::value(Answer::Cached)
         .name("inventory")
         .on(FallbackOn::default()
@@ -266,7 +266,7 @@ pub async fn run(
         ticks += 1;
         // A plain line a second is enough for a log.
         if screen.is_terminal() || ticks % 2 == 1 {
-            let breaker = with_seawall.then(|| breaker_end(&breaker, budget.as_ref()));
+            let breaker = with_seawall.then(|| breaker_end(&breaker, retry_config.budget()));
             let segments = status(started.elapsed(), phase.get(), &tally, breaker.as_ref());
             screen.status(&segments);
         }
@@ -282,11 +282,11 @@ pub async fn run(
         with_seawall,
         tally,
         took,
-        breaker: with_seawall.then(|| breaker_end(&breaker, budget.as_ref())),
+        breaker: with_seawall.then(|| breaker_end(&breaker, retry_config.budget())),
     })
 }
 
-fn breaker_end(breaker: &Breaker, budget: Option<&seawall::retry::RetryBudget>) -> BreakerEnd {
+fn breaker_end(breaker: &Breaker, budget: Option<&dyn seawall::retry::RetryBudget>) -> BreakerEnd {
     let metrics = breaker.metrics();
     BreakerEnd {
         refused: metrics.not_permitted_calls,

@@ -11,7 +11,9 @@ use crate::validate::{bounded_duration, positive_duration};
 
 use super::backoff::{Backoff, StandardBackoff};
 use super::budget::RetryBudget;
+use super::budget_handle::BudgetHandle;
 use super::event::{RetryEvent, RetryListeners};
+use super::ratio_budget::RatioBudget;
 
 /// The most attempts a request may be given.
 const MAX_ATTEMPTS: u32 = 100;
@@ -32,14 +34,14 @@ const MAX_ATTEMPTS: u32 = 100;
 /// | `seed` | random |
 ///
 /// ```
-/// use seawall::retry::{Jitter, RetryBudget, RetryConfig, StandardBackoff};
+/// use seawall::retry::{GrpcRetryThrottle, Jitter, RetryConfig, StandardBackoff};
 /// use std::time::Duration;
 ///
 /// let config = RetryConfig::builder()
 ///     .name("inventory")
 ///     .max_attempts(4)
 ///     .backoff(StandardBackoff::new(Duration::from_millis(50), 2.0).with_jitter(Jitter::Equal))
-///     .budget(RetryBudget::token_bucket(10, 0.1)?)
+///     .budget(GrpcRetryThrottle::new(10, 0.1)?)
 ///     .timeout(Duration::from_secs(5))
 ///     .attempt_timeout(Duration::from_secs(1))
 ///     .build()?;
@@ -51,7 +53,7 @@ pub struct RetryConfig {
     pub(crate) name: Cow<'static, str>,
     pub(crate) max_attempts: u32,
     pub(crate) backoff: Arc<dyn Backoff>,
-    pub(crate) budget: Option<RetryBudget>,
+    pub(crate) budget: Option<BudgetHandle>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) max_pushback: Duration,
@@ -84,8 +86,8 @@ impl RetryConfig {
     }
 
     /// The shared budget, if any.
-    pub fn budget(&self) -> Option<&RetryBudget> {
-        self.budget.as_ref()
+    pub fn budget(&self) -> Option<&dyn RetryBudget> {
+        self.budget.as_ref().map(BudgetHandle::as_dyn)
     }
 
     /// The overall time limit of a request, across attempts.
@@ -100,10 +102,10 @@ impl Default for RetryConfig {
             name: Cow::Borrowed("default"),
             max_attempts: 3,
             backoff: arc_from_box(Box::new(StandardBackoff::default())),
-            budget: Some(
-                RetryBudget::ratio(0.2, 10, Duration::from_secs(10))
+            budget: Some(BudgetHandle::Ratio(
+                RatioBudget::new(0.2, 10, Duration::from_secs(10))
                     .expect("the default budget is valid"),
-            ),
+            )),
             timeout: None,
             attempt_timeout: None,
             max_pushback: Duration::from_secs(60),
@@ -185,12 +187,15 @@ impl RetryConfigBuilder {
         self
     }
 
-    /// Retries draw from `budget` (share one budget between layers by passing
-    /// clones). Each request the layer could retry (more than one attempt and
-    /// a copy of the request) deposits into it once; one it cannot retry does
-    /// not.
-    pub fn budget(mut self, budget: RetryBudget) -> Self {
-        self.config.budget = Some(budget);
+    /// Retries draw from `budget`, any [`RetryBudget`]: a built-in
+    /// ([`RatioBudget`], [`GrpcRetryThrottle`](super::GrpcRetryThrottle),
+    /// [`AwsRetryQuota`](super::AwsRetryQuota)) or one of your own. Share one
+    /// budget between layers by passing clones of a built-in (they share
+    /// their state) or of an `Arc`. Each request the layer could retry (more
+    /// than one attempt and a copy of the request) deposits into it once; one
+    /// it cannot retry does not.
+    pub fn budget(mut self, budget: impl RetryBudget + 'static) -> Self {
+        self.config.budget = Some(BudgetHandle::new(budget));
         self
     }
 

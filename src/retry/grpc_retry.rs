@@ -3,8 +3,9 @@
 
 use crate::classify::{Classify, GrpcCode, GrpcStatus, Outcome};
 
+use super::budget::AttemptEnd;
 use super::policy::{RetryDecision, RetryPolicy};
-use super::pushback::{parse_grpc_pushback, GrpcPushback};
+use super::pushback::{grpc_pushback_of, GrpcPushback};
 
 /// Retries gRPC calls by the `grpc-status` of a trailers-only response (how
 /// servers send errors without a body), honouring `grpc-retry-pushback-ms`.
@@ -17,7 +18,16 @@ use super::pushback::{parse_grpc_pushback, GrpcPushback};
 /// - Of those, transport errors and the retryable codes are retried: by
 ///   default only `UNAVAILABLE`, as gRPC's retry design (A6) advises; add
 ///   codes with [`with`](Self::with).
-/// - A negative or malformed pushback means "do not retry", as A6 says.
+/// - `grpc-retry-pushback-ms` is read on every non-`OK` status, before the
+///   code, as grpc-go does: a wait replaces the backoff of a retryable code
+///   (and the backoff after it starts over from its first delay); "do not
+///   retry" (a negative or malformed value, or several values; see
+///   [`parse_grpc_pushback`](super::parse_grpc_pushback)) stops retries
+///   whatever the code.
+/// - For the budget (gRPC's throttling, [`GrpcRetryThrottle`](super::GrpcRetryThrottle)),
+///   as A6, grpc-go and grpc-java count: `OK` is a success; a retryable code
+///   or "do not retry" pushback is a failure; any other status counts for
+///   nothing.
 ///
 /// ```
 /// use seawall::classify::GrpcCode;
@@ -84,18 +94,43 @@ impl<Request, B, E: 'static> RetryPolicy<Request, http::Response<B>, E> for Grpc
             Ok(response) => response,
         };
         let headers = response.headers();
+        let pushback = grpc_pushback_of(headers);
+        if pushback == Some(GrpcPushback::DoNotRetry) {
+            return RetryDecision::DoNotRetry;
+        }
         let code = headers
             .get("grpc-status")
             .and_then(|value| GrpcCode::from_header(value.as_bytes()));
-        match code {
-            Some(code) if self.retries(code) => match headers.get("grpc-retry-pushback-ms") {
-                None => RetryDecision::Retry,
-                Some(value) => match parse_grpc_pushback(value.as_bytes()) {
-                    GrpcPushback::After(delay) => RetryDecision::RetryAfter(delay),
-                    GrpcPushback::DoNotRetry => RetryDecision::DoNotRetry,
-                },
-            },
+        match (code, pushback) {
+            (Some(code), Some(GrpcPushback::After(delay))) if self.retries(code) => {
+                RetryDecision::RetryAfter(delay)
+            }
+            (Some(code), _) if self.retries(code) => RetryDecision::Retry,
             _ => RetryDecision::Accept,
+        }
+    }
+
+    fn budget_end(
+        &self,
+        result: &Result<http::Response<B>, E>,
+        outcome: Outcome,
+    ) -> Option<AttemptEnd> {
+        let status = match result {
+            Ok(response) => response.headers().get("grpc-status"),
+            Err(_) => None,
+        };
+        match status {
+            // A status other than OK that the classifier does not call a failure (NOT_FOUND,
+            // say): nothing for the throttle, unless the server said not to retry.
+            Some(value) if value.as_bytes() != b"0" => {
+                let headers = result.as_ref().ok().map(http::Response::headers)?;
+                (grpc_pushback_of(headers) == Some(GrpcPushback::DoNotRetry))
+                    .then_some(AttemptEnd::Failed)
+            }
+            _ => match outcome {
+                Outcome::Success => Some(AttemptEnd::Succeeded),
+                Outcome::Failure | Outcome::Ignored => None,
+            },
         }
     }
 }

@@ -76,19 +76,23 @@
 pub mod error;
 pub mod future;
 
+mod aws_quota;
 mod backoff;
 mod budget;
+mod budget_handle;
 mod clone;
 mod config;
 mod event;
 #[cfg(feature = "grpc")]
 mod grpc_retry;
+mod grpc_throttle;
 #[cfg(feature = "http")]
 mod http_retry;
 mod layer;
 mod metrics;
 mod policy;
 mod pushback;
+mod ratio_budget;
 #[cfg(feature = "http")]
 mod replay;
 mod retry_state;
@@ -97,8 +101,9 @@ mod shared;
 #[cfg(feature = "tracing")]
 mod trace;
 
+pub use self::aws_quota::AwsRetryQuota;
 pub use self::backoff::{backoff_fn, Backoff, BackoffFn, Jitter, JitterRng, StandardBackoff};
-pub use self::budget::RetryBudget;
+pub use self::budget::{AttemptEnd, RetryBudget, Withdrawal};
 #[cfg(feature = "reqwest")]
 pub use self::clone::ReqwestClone;
 pub use self::clone::{Attempt, CloneRequest, Cloned, NoClone};
@@ -106,13 +111,15 @@ pub use self::config::{RetryConfig, RetryConfigBuilder};
 pub use self::event::RetryEvent;
 #[cfg(feature = "grpc")]
 pub use self::grpc_retry::GrpcRetry;
+pub use self::grpc_throttle::GrpcRetryThrottle;
 #[cfg(feature = "http")]
 pub use self::http_retry::{HttpAttempt, HttpRetry};
 pub use self::layer::RetryLayer;
 pub use self::policy::{RetryDecision, RetryOnError, RetryOnFailure, RetryPolicy};
 #[cfg(feature = "http")]
-pub use self::pushback::parse_retry_after;
+pub use self::pushback::{grpc_pushback_of, parse_retry_after};
 pub use self::pushback::{parse_grpc_pushback, GrpcPushback};
+pub use self::ratio_budget::RatioBudget;
 #[cfg(feature = "http")]
 pub use self::replay::{HttpReplay, ReplayBody};
 pub use self::service::RetryService;

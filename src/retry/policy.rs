@@ -6,6 +6,8 @@ use std::time::Duration;
 use crate::classify::{Classify, Outcome};
 use crate::error::ErrorKind;
 
+use super::budget::AttemptEnd;
+
 /// What to do after an attempt.
 ///
 /// ```
@@ -116,6 +118,25 @@ pub trait RetryPolicy<Request, Response, Error> {
     /// result [`classify`](Self::classify) judged a failure. `request` is the
     /// request as the inner service received it.
     fn decide(&self, request: &Request, failure: &Result<Response, Error>) -> RetryDecision;
+
+    /// How an attempt that [`classify`](Self::classify) did *not* judge a
+    /// failure counts for the [budget](super::RetryBudget), if at all;
+    /// `outcome` is what `classify` said. By default a success is
+    /// [`AttemptEnd::Succeeded`] and a result the classifier ignores counts
+    /// for nothing.
+    ///
+    /// [`GrpcRetry`](super::GrpcRetry) overrides it: only status `OK` is a
+    /// success for gRPC's throttling, another status counts for nothing,
+    /// and "do not retry" pushback counts as a failure whatever the status
+    /// (proposal A6).
+    #[inline]
+    fn budget_end(&self, result: &Result<Response, Error>, outcome: Outcome) -> Option<AttemptEnd> {
+        let _ = result;
+        match outcome {
+            Outcome::Success => Some(AttemptEnd::Succeeded),
+            Outcome::Failure | Outcome::Ignored => None,
+        }
+    }
 }
 
 impl<F, Request, Response, Error> RetryPolicy<Request, Response, Error> for F

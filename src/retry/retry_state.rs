@@ -9,11 +9,12 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::classify::Outcome;
-use crate::error::BoxError;
+use crate::error::{BoxError, ErrorKind};
 use crate::sync::{Arc, Ordering};
 use crate::timeout::Deadline;
 
 use super::backoff::JitterRng;
+use super::budget::{AttemptEnd, Withdrawal};
 use super::clone::{Attempt, CloneRequest};
 use super::error::BudgetExhausted;
 use super::event::RetryEvent;
@@ -40,6 +41,12 @@ pub(crate) struct RetryState<S, Out, P, C> {
     attempt: u32,
     deadline: Option<Instant>,
     previous_delay: Option<Duration>,
+    /// The attempt after which the backoff sequence last started over: 0, or
+    /// the attempt answered with a pushback (A6: the retry after a pushback's
+    /// retry waits the initial backoff again).
+    backoff_from: u32,
+    /// What the budget was paid for the attempt in flight; `None` for the first.
+    paid: Option<Withdrawal>,
     rng: Option<JitterRng>,
 }
 
@@ -74,6 +81,8 @@ impl<S, Out, P, C> RetryState<S, Out, P, C> {
             attempt: 1,
             deadline,
             previous_delay: None,
+            backoff_from: 0,
+            paid: None,
             rng: None,
         }
     }
@@ -149,7 +158,8 @@ impl<S, Out, P, C> RetryState<S, Out, P, C> {
             }
         }
         // First the classification every layer shares: only a failure may be retried.
-        let failed = match self.policy.classify(&result) {
+        let outcome = self.policy.classify(&result);
+        let failed = match outcome {
             Outcome::Failure => true,
             Outcome::Success => false,
             // Says nothing about the dependency, so it stands; but seawall's own
@@ -165,10 +175,20 @@ impl<S, Out, P, C> RetryState<S, Out, P, C> {
             RetryDecision::Accept
         };
         let budget = config.budget.as_ref();
+        // Read, not cleared: a retry overwrites it when it is paid for.
+        let paid = self.paid;
         let pushback = match decision {
             RetryDecision::Accept => {
                 if let Some(budget) = budget {
-                    budget.record(Outcome::Success);
+                    let end = if failed {
+                        // Not worth retrying: says little about the server's health (A6).
+                        Some(AttemptEnd::NotRetryable)
+                    } else {
+                        self.policy.budget_end(&result, outcome)
+                    };
+                    if let Some(end) = end {
+                        budget.record(end, paid);
+                    }
                 }
                 return Err(result.map_err(Into::into));
             }
@@ -176,14 +196,18 @@ impl<S, Out, P, C> RetryState<S, Out, P, C> {
             RetryDecision::RetryAfter(delay) => Some(delay.min(config.max_pushback)),
             RetryDecision::DoNotRetry => {
                 if let Some(budget) = budget {
-                    budget.record(Outcome::Failure);
+                    budget.record(AttemptEnd::Failed, paid);
                 }
                 self.give_up(GiveUp::Pushback, &result);
                 return Err(result.map_err(Into::into));
             }
         };
+        let end = match &result {
+            Err(err) if ErrorKind::of_any(err) == ErrorKind::Elapsed => AttemptEnd::TimedOut,
+            _ => AttemptEnd::Failed,
+        };
         if let Some(budget) = budget {
-            budget.record(Outcome::Failure);
+            budget.record(end, paid);
         }
         if self.attempt >= config.max_attempts {
             self.give_up(GiveUp::MaxAttempts, &result);
@@ -205,7 +229,8 @@ impl<S, Out, P, C> RetryState<S, Out, P, C> {
                         shared.config.seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03),
                     )
                 });
-                config.backoff.delay(self.attempt, self.previous_delay, rng)
+                let retry = self.attempt - self.backoff_from;
+                config.backoff.delay(retry, self.previous_delay, rng)
             }
         };
         if let Some(deadline) = self.deadline {
@@ -224,9 +249,10 @@ impl<S, Out, P, C> RetryState<S, Out, P, C> {
         }
         let metrics = &self.shared.metrics;
         if let Some(budget) = budget {
-            let allowed = budget.try_withdraw();
+            let withdrawal = budget.try_withdraw(end);
             metrics.budget_level.set(budget.level());
-            if !allowed {
+            self.paid = withdrawal;
+            if withdrawal.is_none() {
                 metrics.refusals.increment(1);
                 let attempt = self.attempt;
                 #[cfg(feature = "tracing")]
@@ -261,7 +287,14 @@ impl<S, Out, P, C> RetryState<S, Out, P, C> {
             pushback: pushback.is_some(),
         });
         self.next = Some(next);
-        self.previous_delay = Some(delay);
+        if pushback.is_some() {
+            // The server chose this wait; the backoff starts over after it (A6, grpc-go and
+            // grpc-java alike).
+            self.backoff_from = self.attempt;
+            self.previous_delay = None;
+        } else {
+            self.previous_delay = Some(delay);
+        }
         Ok(delay)
     }
 }

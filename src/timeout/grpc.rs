@@ -50,6 +50,125 @@ pub fn parse_grpc_timeout(value: &[u8]) -> Option<Duration> {
     })
 }
 
+/// The largest amount a `grpc-timeout` value may carry: eight digits.
+const MAX_AMOUNT: u128 = 99_999_999;
+
+/// The units of `grpc-timeout`, finest first, with their length in nanoseconds.
+const UNITS: [(u8, u128); 6] = [
+    (b'n', 1),
+    (b'u', 1_000),
+    (b'm', 1_000_000),
+    (b'S', 1_000_000_000),
+    (b'M', 60_000_000_000),
+    (b'H', 3_600_000_000_000),
+];
+
+/// An encoded `grpc-timeout` value (at most eight digits and a unit), kept
+/// on the stack; made by [`encode_grpc_timeout`].
+///
+/// ```
+/// use seawall::timeout::encode_grpc_timeout;
+/// use std::time::Duration;
+///
+/// let value = encode_grpc_timeout(Duration::from_millis(250)).unwrap();
+/// assert_eq!(value.as_str(), "250000u");
+/// assert_eq!(value.to_string(), "250000u");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GrpcTimeoutValue {
+    bytes: [u8; 9],
+    len: u8,
+}
+
+impl GrpcTimeoutValue {
+    /// The value as text, such as `"250000u"`.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and a unit letter are ever written.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    /// The value as bytes, ready for a header.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Display for GrpcTimeoutValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for GrpcTimeoutValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("GrpcTimeoutValue")
+            .field(&self.as_str())
+            .finish()
+    }
+}
+
+/// Encodes `timeout` as a `grpc-timeout` value that [`parse_grpc_timeout`]
+/// (and every gRPC implementation) reads back as **no shorter** than
+/// `timeout`: the finest unit whose amount fits in the eight digits the gRPC
+/// over HTTP/2 protocol allows, rounded up, as grpc-go encodes it.
+///
+/// Where it differs from grpc-go, and why:
+///
+/// - **Zero** is `1n`, not grpc-go's `0n`: the protocol's grammar asks for a
+///   positive integer, a strict peer may refuse `0`, and one nanosecond is
+///   as good as zero to anyone waiting.
+/// - **More than 99,999,999 hours** (about 11,400 years, up to
+///   `Duration::MAX`) is `None`: no eight-digit value is that long, and the
+///   only way to say "no shorter than this" is to send no `grpc-timeout` at
+///   all (no deadline). grpc-go cannot be asked (its `Duration` ends at
+///   about 292 years, which it sends as `2562048H`).
+///
+/// ```
+/// use seawall::timeout::{encode_grpc_timeout, parse_grpc_timeout};
+/// use std::time::Duration;
+///
+/// let encode = |d| encode_grpc_timeout(d).map(|v| v.to_string());
+/// assert_eq!(encode(Duration::ZERO).as_deref(), Some("1n"));
+/// assert_eq!(encode(Duration::from_nanos(1)).as_deref(), Some("1n"));
+/// assert_eq!(encode(Duration::from_nanos(99_999_999)).as_deref(), Some("99999999n"));
+/// assert_eq!(encode(Duration::from_secs(1)).as_deref(), Some("1000000u"));
+/// assert_eq!(encode(Duration::from_nanos(100_000_001)).as_deref(), Some("100001u"), "rounded up");
+/// assert_eq!(encode(Duration::MAX), None);
+///
+/// let sent = encode_grpc_timeout(Duration::from_nanos(123_456_789_123)).unwrap();
+/// assert!(parse_grpc_timeout(sent.as_bytes()).unwrap() >= Duration::from_nanos(123_456_789_123));
+/// ```
+pub fn encode_grpc_timeout(timeout: Duration) -> Option<GrpcTimeoutValue> {
+    let nanos = timeout.as_nanos().max(1);
+    UNITS.iter().find_map(|&(unit, length)| {
+        let amount = nanos.div_ceil(length);
+        (amount <= MAX_AMOUNT).then(|| write_value(amount as u32, unit))
+    })
+}
+
+/// `amount` (at most eight digits) in decimal, then `unit`.
+fn write_value(mut amount: u32, unit: u8) -> GrpcTimeoutValue {
+    let mut digits = [0u8; 8];
+    let mut count = 0;
+    loop {
+        digits[count] = b'0' + (amount % 10) as u8;
+        count += 1;
+        amount /= 10;
+        if amount == 0 {
+            break;
+        }
+    }
+    let mut bytes = [0u8; 9];
+    for (slot, digit) in bytes.iter_mut().zip(digits[..count].iter().rev()) {
+        *slot = *digit;
+    }
+    bytes[count] = unit;
+    GrpcTimeoutValue {
+        bytes,
+        len: count as u8 + 1,
+    }
+}
+
 /// Reads a server request's deadline from its `grpc-timeout` header (and from
 /// a [`Deadline`] extension, the earlier winning), so that a
 /// [`TimeoutService`](super::TimeoutService) stops the handler when the caller has given up.

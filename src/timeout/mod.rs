@@ -45,12 +45,18 @@ mod deadline;
 #[cfg(feature = "grpc")]
 mod grpc;
 mod layer;
+#[cfg(feature = "grpc")]
+mod propagate;
 mod service;
 
 #[cfg(feature = "http")]
 pub use self::deadline::FromExtensions;
 pub use self::deadline::{Deadline, IgnoreDeadline, ReadDeadline};
 #[cfg(feature = "grpc")]
-pub use self::grpc::{parse_grpc_timeout, FromGrpcTimeout, GRPC_TIMEOUT};
+pub use self::grpc::{
+    encode_grpc_timeout, parse_grpc_timeout, FromGrpcTimeout, GrpcTimeoutValue, GRPC_TIMEOUT,
+};
 pub use self::layer::TimeoutLayer;
+#[cfg(feature = "grpc")]
+pub use self::propagate::{PropagateDeadlineLayer, PropagateDeadlineService};
 pub use self::service::TimeoutService;

@@ -23,7 +23,7 @@ use seawall::chaos::{Chaos, ChaosConfig, ChaosLayer, Fault, Latency};
 use seawall::clock::Clock;
 use seawall::health::{Check, Criticality, HealthRegistry, HealthService};
 use seawall::resilience::ResilienceLayer;
-use seawall::retry::{RetryBudget, RetryConfig, RetryLayer, StandardBackoff};
+use seawall::retry::{RatioBudget, RetryConfig, RetryLayer, StandardBackoff};
 use seawall::timeout::{Deadline, TimeoutLayer};
 use seawall::{BoxError, ConfigError};
 use tower::{service_fn, Layer, Service, ServiceExt};
@@ -188,7 +188,7 @@ proptest! {
     #[test]
     fn retry_durations(d in duration(), multiplier in 1.0f64..10.0) {
         let fields = ["timeout", "attempt_timeout", "max_pushback", "cap", "multiplier", "window"];
-        let budget = RetryBudget::ratio(0.2, 10, d);
+        let budget = RatioBudget::new(0.2, 10, d);
         if let Err(err) = &budget {
             clear(err, &fields)?;
         }

@@ -71,6 +71,11 @@ pub(super) fn next_step(
                 }
             }
         }
+        // A half-open deadline clamped at the word's limit never expires:
+        // with the clock past that limit, expiring it would open the breaker
+        // with a deadline already past, half-open it again, and so on for
+        // ever inside one admission.
+        State::HalfOpen if word.deadline_clamped() => AdmissionStep::TakeProbe,
         State::HalfOpen => match word.deadline_nanos() {
             Some(deadline) => {
                 let now = now();
@@ -368,6 +373,19 @@ mod tests {
         }
         assert_eq!(HalfOpenTimeout::Open.next_state(), State::Open);
         assert_eq!(HalfOpenTimeout::Close.next_state(), State::Closed);
+    }
+
+    #[test]
+    fn a_half_open_deadline_clamped_at_the_words_limit_never_expires() {
+        // A clock past the word's limit: were it to expire, admission would
+        // open with a deadline already past and half-open again, for ever.
+        let clamped = word(State::HalfOpen, Some(u64::MAX));
+        for timeout in TIMEOUTS {
+            assert_eq!(
+                next_step(clamped, timeout, || u64::MAX),
+                AdmissionStep::TakeProbe
+            );
+        }
     }
 
     #[test]

@@ -168,6 +168,13 @@ impl StateWord {
         }
     }
 
+    /// Whether the deadline was clamped to the largest the word holds (a
+    /// clock some 17 years past its origin): such a deadline says "later"
+    /// but not when.
+    pub(super) fn deadline_clamped(self) -> bool {
+        self.0 >> DEADLINE_SHIFT == NO_DEADLINE - 1
+    }
+
     /// The deadline in nanoseconds, if the state has one.
     pub(super) fn deadline_nanos(self) -> Option<u64> {
         let ms = self.0 >> DEADLINE_SHIFT;

@@ -165,20 +165,27 @@ fn assert_not_wedged(breaker: &Breaker, permitted: u64) {
     assert!(breaker.try_acquire().is_ok(), "the breaker admits nothing");
 }
 
+/// A model for three threads racing a transition and the probe slots. With
+/// admission reading two words (the state, then the transition count), such a
+/// search at three preemptions ran for over half an hour; two preemptions
+/// still let any thread be cut off between its two loads, and between taking
+/// a slot and recording.
+fn three_racing_threads() -> loom::model::Builder {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(model.preemption_bound.map_or(2, |bound| bound.min(2)));
+    model
+}
+
 /// Threads race for `permitted` probes, each then recording its outcome (or
 /// cancelling for `None`). With `race_the_move`, they also race the move from
 /// open to half-open; otherwise the main thread makes it first, which keeps
 /// the model small enough for three threads and two probes.
 fn half_open_race(permitted: u32, race_the_move: bool, outcomes: &'static [Option<Outcome>]) {
-    let mut model = loom::model::Builder::new();
-    if race_the_move {
-        // Three threads racing the move and the slot, with admission reading
-        // two words (the state, then the transition count): at three
-        // preemptions the search ran for over half an hour. Two preemptions
-        // still let any thread be cut off between its two loads and between
-        // taking the slot and recording.
-        model.preemption_bound = Some(model.preemption_bound.map_or(2, |bound| bound.min(2)));
-    }
+    let model = if race_the_move {
+        three_racing_threads()
+    } else {
+        loom::model::Builder::new()
+    };
     model.check(move || {
         let (breaker, hand) = breaker(|b| b.permitted_calls_in_half_open(permitted));
         open_and_expire(&breaker, &hand);
@@ -357,7 +364,7 @@ fn loom_listener_does_not_void_a_decision() {
 /// exactly its remaining probes: no permit is lost or returned twice.
 #[test]
 fn loom_cancelled_probes_race_success_and_reset() {
-    loom::model(|| {
+    three_racing_threads().check(|| {
         let (breaker, hand) = breaker(|b| b.permitted_calls_in_half_open(2));
         let transitions = Transitions::listen(&breaker);
         open_and_expire(&breaker, &hand);

@@ -24,6 +24,21 @@ struct ServerSaw {
     gave_up_at: Instant,
 }
 
+/// Records what the server saw when the handler stops, however it stops.
+struct RecordOnStop {
+    saw: Arc<Mutex<Vec<ServerSaw>>>,
+    timeout: Option<Duration>,
+}
+
+impl Drop for RecordOnStop {
+    fn drop(&mut self) {
+        self.saw.lock().unwrap().push(ServerSaw {
+            timeout: self.timeout,
+            gave_up_at: Instant::now(),
+        });
+    }
+}
+
 /// What the edge saw of one request.
 #[derive(Clone, Copy, Debug)]
 struct EdgeSaw {
@@ -46,6 +61,10 @@ async fn grpc_server(saw: Arc<Mutex<Vec<ServerSaw>>>) -> std::net::SocketAddr {
                     .headers()
                     .get(GRPC_TIMEOUT)
                     .and_then(|value| parse_grpc_timeout(value.as_bytes()));
+                // Recorded when the handler stops, whether its own timeout
+                // ends it or the edge's cancellation (a stream reset) drops it
+                // first: the two deadlines are a fraction of a millisecond apart.
+                let _record = RecordOnStop { saw, timeout };
                 let mut handler = TimeoutLayer::new(Duration::from_secs(10))
                     .with_deadlines(FromGrpcTimeout)
                     .layer(tower::service_fn(|_: http::Request<tonic::body::Body>| {
@@ -53,10 +72,6 @@ async fn grpc_server(saw: Arc<Mutex<Vec<ServerSaw>>>) -> std::net::SocketAddr {
                     }));
                 let result = handler.ready().await.unwrap().call(request).await;
                 assert!(result.is_err(), "the handler never answers");
-                saw.lock().unwrap().push(ServerSaw {
-                    timeout,
-                    gave_up_at: Instant::now(),
-                });
                 Ok::<_, Infallible>(
                     http::Response::builder()
                         .header("content-type", "application/grpc")

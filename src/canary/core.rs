@@ -138,11 +138,15 @@ impl CanaryCore {
         self.config.clock.now_nanos()
     }
 
-    /// A seed for a new service's random stream.
+    /// A seed for a new service's random stream: a draw from the canary's own
+    /// stream, not the next counter value. Streams seeded one step apart would
+    /// be the same sequence shifted by one, so clones that each route a few
+    /// requests would all land on the same low draws and send the candidate
+    /// far more than its weight.
     pub(crate) fn next_seed(&self) -> u64 {
         // Relaxed: any distinct value will do; nothing is published through it.
-        self.seeds
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+        let mut counter = self.seeds.fetch_add(1, Ordering::Relaxed);
+        super::routing::splitmix(&mut counter)
     }
 
     /// Watches `source` from the next analysis on.

@@ -17,7 +17,7 @@ use seawall::classify::Outcome;
 #[path = "../../tests/support/breaker_model.rs"]
 mod model;
 
-use model::{Edge, Op, Spec, WaitSpec, WindowSpec, MS, SECOND};
+use model::{Edge, HalfOpenWaitSpec, Op, Spec, WaitSpec, WindowSpec, MS, SECOND};
 
 /// The most operations one input runs.
 const MAX_OPS: usize = 400;
@@ -96,15 +96,17 @@ fn spec(u: &mut Unstructured<'_>) -> Result<(Spec, u64)> {
     } else {
         None
     };
-    let half_open_max_wait = if u.arbitrary()? {
-        let then = if u.arbitrary()? {
-            HalfOpenTimeout::Open
-        } else {
-            HalfOpenTimeout::Close
-        };
-        Some((wait_ns(u)?, then))
-    } else {
-        None
+    let half_open_wait = match u.int_in_range(0..=2u8)? {
+        0 => HalfOpenWaitSpec::TwiceOpenWait,
+        1 => HalfOpenWaitSpec::Unbounded,
+        _ => {
+            let then = if u.arbitrary()? {
+                HalfOpenTimeout::Open
+            } else {
+                HalfOpenTimeout::Close
+            };
+            HalfOpenWaitSpec::At(wait_ns(u)?, then)
+        }
     };
     let spec = Spec {
         window,
@@ -119,7 +121,7 @@ fn spec(u: &mut Unstructured<'_>) -> Result<(Spec, u64)> {
         },
         wait,
         permitted: u.int_in_range(1..=8)?,
-        half_open_max_wait,
+        half_open_wait,
     };
     let start = match u.int_in_range(0..=2u8)? {
         0 => 0,

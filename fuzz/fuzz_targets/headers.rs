@@ -27,11 +27,18 @@ fuzz_target!(|input: (u32, &[u8])| {
     }
     let _ = parse_retry_after(value, SystemTime::UNIX_EPOCH);
 
-    match parse_grpc_pushback(value) {
-        GrpcPushback::After(_) => assert!(!value.is_empty() && value.iter().all(u8::is_ascii_digit)),
-        GrpcPushback::DoNotRetry => {
-            assert!(value.is_empty() || !value.iter().all(u8::is_ascii_digit))
-        }
+    // A6: a signed 32-bit integer; negative (or anything else) means do not
+    // retry. Rust's own `i32` parsing is the reference (it takes `+5`, `-0`
+    // and leading zeros, as grpc-go and grpc-java do).
+    let reference = std::str::from_utf8(value)
+        .ok()
+        .and_then(|text| text.parse::<i32>().ok())
+        .filter(|&ms| ms >= 0)
+        .map(|ms| Duration::from_millis(u64::from(ms.unsigned_abs())));
+    match (parse_grpc_pushback(value), reference) {
+        (GrpcPushback::After(delay), Some(expected)) => assert_eq!(delay, expected),
+        (GrpcPushback::DoNotRetry, None) => {}
+        (parsed, expected) => panic!("{value:?}: parsed {parsed:?}, A6 says {expected:?}"),
     }
 
     if let Some(timeout) = parse_grpc_timeout(value) {

@@ -3,7 +3,7 @@
 use std::error::Error as StdError;
 use std::io;
 
-use crate::error::BoxError;
+use crate::error::{as_known_error, chain};
 
 /// Whether a failure may pass if the call is tried again, judged from the
 /// error alone.
@@ -62,52 +62,22 @@ impl Transience {
     }
 
     /// Judges an error of any type: through its `source()` chain when it is
-    /// one of the error types seawall knows (a [`BoxError`], an
-    /// `io::Error`, a reqwest or hyper error), transient otherwise.
+    /// one of the error types seawall knows (a
+    /// [`BoxError`](crate::BoxError), an `io::Error`, a reqwest or hyper
+    /// error), transient otherwise.
     #[cfg_attr(not(all(feature = "http", feature = "retry")), allow(dead_code))]
     pub(crate) fn of_any<E: 'static>(err: &E) -> Self {
-        match as_std_error(err) {
+        match as_known_error(err) {
             Some(err) => Self::of_error(err),
             None => Self::Transient,
         }
     }
 }
 
-/// `err` as a `dyn Error`, when its type is one seawall knows.
-#[cfg_attr(not(all(feature = "http", feature = "retry")), allow(dead_code))]
-fn as_std_error<E: 'static>(err: &E) -> Option<&(dyn StdError + 'static)> {
-    let any: &dyn std::any::Any = err;
-    if let Some(boxed) = any.downcast_ref::<BoxError>() {
-        return Some(&**boxed);
-    }
-    if let Some(err) = any.downcast_ref::<io::Error>() {
-        return Some(err);
-    }
-    #[cfg(feature = "http")]
-    if let Some(err) = any.downcast_ref::<hyper::Error>() {
-        return Some(err);
-    }
-    #[cfg(feature = "reqwest")]
-    if let Some(err) = any.downcast_ref::<::reqwest::Error>() {
-        return Some(err);
-    }
-    #[cfg(feature = "reqwest-middleware")]
-    if let Some(err) = any.downcast_ref::<reqwest_middleware::Error>() {
-        return Some(err);
-    }
-    None
-}
-
 /// The judgement of the first error from `err` on down its chain that gives
 /// one.
-fn judge_chain(mut err: Option<&(dyn StdError + 'static)>) -> Option<Transience> {
-    while let Some(current) = err {
-        if let Some(judged) = judge_one(current) {
-            return Some(judged);
-        }
-        err = current.source();
-    }
-    None
+fn judge_chain(err: Option<&(dyn StdError + 'static)>) -> Option<Transience> {
+    err.and_then(|err| chain(err).find_map(judge_one))
 }
 
 /// What one error of the chain says, if it is of a kind the rules name.
@@ -181,6 +151,7 @@ fn judge_reqwest(err: &::reqwest::Error) -> Option<Transience> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::BoxError;
 
     #[test]
     fn io_kinds_that_may_pass_are_transient_and_the_rest_permanent() {

@@ -69,18 +69,11 @@ impl ErrorKind {
         Self::Other
     }
 
-    /// The kind of an error of any type: looked for when it is a [`BoxError`]
-    /// (as every seawall layer's error is), `Other` for any other type.
+    /// The kind of an error of any type: looked for when it is an error type
+    /// seawall knows ([`as_known_error`]; a [`BoxError`], as every seawall
+    /// layer's error is, among them), `Other` for any other type.
     pub(crate) fn of_any<E: 'static>(err: &E) -> Self {
-        let any: &dyn std::any::Any = err;
-        if let Some(boxed) = any.downcast_ref::<BoxError>() {
-            return Self::of(&**boxed);
-        }
-        #[cfg(feature = "reqwest-middleware")]
-        if let Some(err) = any.downcast_ref::<reqwest_middleware::Error>() {
-            return Self::of(err);
-        }
-        Self::Other
+        as_known_error(err).map_or(Self::Other, Self::of)
     }
 
     fn of_one(err: &(dyn StdError + 'static)) -> Option<Self> {
@@ -103,8 +96,35 @@ impl ErrorKind {
     }
 }
 
+/// `err` as a `dyn Error`, when its type is one seawall knows: a
+/// [`BoxError`], an `io::Error`, and (with their features) a hyper, reqwest
+/// or reqwest-middleware error. Results of a generic `E` are judged through
+/// it, by [`ErrorKind::of_any`] and by transport error classification.
+pub(crate) fn as_known_error<E: 'static>(err: &E) -> Option<&(dyn StdError + 'static)> {
+    let any: &dyn std::any::Any = err;
+    if let Some(boxed) = any.downcast_ref::<BoxError>() {
+        return Some(&**boxed);
+    }
+    if let Some(err) = any.downcast_ref::<std::io::Error>() {
+        return Some(err);
+    }
+    #[cfg(feature = "http")]
+    if let Some(err) = any.downcast_ref::<hyper::Error>() {
+        return Some(err);
+    }
+    #[cfg(feature = "reqwest")]
+    if let Some(err) = any.downcast_ref::<reqwest::Error>() {
+        return Some(err);
+    }
+    #[cfg(feature = "reqwest-middleware")]
+    if let Some(err) = any.downcast_ref::<reqwest_middleware::Error>() {
+        return Some(err);
+    }
+    None
+}
+
 /// `err` and the errors of its `source()` chain, outermost first.
-fn chain<'a>(
+pub(crate) fn chain<'a>(
     err: &'a (dyn StdError + 'static),
 ) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
     std::iter::successors(Some(err), |&err| err.source())

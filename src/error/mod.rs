@@ -19,3 +19,4 @@ pub use self::kind::ErrorKind;
 
 #[cfg_attr(not(any(feature = "axum", feature = "tonic")), allow(unused_imports))]
 pub(crate) use self::kind::find_in_chain;
+pub(crate) use self::kind::{as_known_error, chain};

@@ -26,18 +26,18 @@ pub(super) fn into_middleware_error(err: BoxError) -> reqwest_middleware::Error 
 /// `downcast_ref` and [`ErrorKind::of`](crate::ErrorKind::of) find them
 /// (`anyhow::Error::from_boxed` would hide them behind a wrapper).
 fn seawall_error_as_anyhow(err: BoxError) -> anyhow::Error {
-    let err = match err.downcast::<BreakerOpen>() {
-        Ok(open) => return anyhow::Error::new(*open),
-        Err(err) => err,
-    };
-    let err = match err.downcast::<Elapsed>() {
-        Ok(elapsed) => return anyhow::Error::new(*elapsed),
-        Err(err) => err,
-    };
-    match err.downcast::<BudgetExhausted>() {
-        Ok(exhausted) => anyhow::Error::new(*exhausted),
-        Err(err) => anyhow::Error::from_boxed(err),
-    }
+    moved_as::<BreakerOpen>(err)
+        .or_else(moved_as::<Elapsed>)
+        .or_else(moved_as::<BudgetExhausted>)
+        .unwrap_or_else(anyhow::Error::from_boxed)
+}
+
+/// `err` moved into an `anyhow::Error` as a `T`, or given back if it is not one.
+fn moved_as<T>(err: BoxError) -> Result<anyhow::Error, BoxError>
+where
+    T: std::error::Error + Send + Sync + 'static,
+{
+    err.downcast::<T>().map(|err| anyhow::Error::new(*err))
 }
 
 /// When the open breaker that refused a request lets calls through again;

@@ -90,7 +90,8 @@ impl KeyLabels {
     }
 
     /// How many keys have a label of their own so far.
-    #[cfg(test)]
+    // Only the keyed tests read it, and they are not built under loom.
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn labelled(&self) -> usize {
         match self {
             Self::Shared => 0,

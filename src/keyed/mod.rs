@@ -127,7 +127,8 @@ impl<K, C: KeyedComponent> KeyedComponents<K, C> {
     }
 
     /// How many keys have a metric label of their own so far.
-    #[cfg(test)]
+    // Only the keyed tests read it, and they are not built under loom.
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn labelled_keys(&self) -> usize {
         self.shared.labels.labelled()
     }

@@ -239,7 +239,7 @@ impl<K: Hash + Eq + Clone, C: KeyedComponent> Entries<K, C> {
     }
 }
 
-#[cfg(any(test, fuzzing))]
+#[cfg(any(all(test, not(loom)), fuzzing))]
 impl<K: Clone, C> Entries<K, C> {
     /// The keys from the most to the least recently used.
     pub(super) fn keys_by_recency(&self) -> Vec<K> {

@@ -94,19 +94,19 @@ impl<K, C> KeyedMap<K, C> {
     }
 
     /// How many shards the map has.
-    #[cfg(any(test, fuzzing))]
+    #[cfg(any(all(test, not(loom)), fuzzing))]
     pub(crate) fn shard_count(&self) -> usize {
         self.shards.len()
     }
 
     /// How many entries shard `shard` may hold.
-    #[cfg(any(test, fuzzing))]
+    #[cfg(any(all(test, not(loom)), fuzzing))]
     pub(crate) fn shard_capacity(&self, shard: usize) -> usize {
         self.shards[shard].capacity()
     }
 
     /// The keys of shard `shard`, from the most to the least recently used.
-    #[cfg(any(test, fuzzing))]
+    #[cfg(any(all(test, not(loom)), fuzzing))]
     pub(crate) fn keys_by_recency(&self, shard: usize) -> Vec<K>
     where
         K: Clone,
